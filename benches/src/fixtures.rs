@@ -1,0 +1,1 @@
+//! Objects the benchmarks share.

@@ -1,0 +1,7 @@
+//! # orchestra-examples
+//!
+//! Binaries that compose the Orchestra crates: `orchestra` (the all-in-one cluster and each
+//! component as a subcommand) and small programs showing how to embed the scheduler, write a
+//! scheduler plugin, write a controller and run a simulation.
+//!
+//! The binaries arrive with the issues that build their components.

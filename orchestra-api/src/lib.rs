@@ -1,0 +1,46 @@
+//! # orchestra-api
+//!
+//! Orchestra's object model and contracts, with no I/O: the Kubernetes types (from
+//! `k8s-openapi`, pinned to Kubernetes v1.33), the one table of served kinds, label and field
+//! selectors, quantities parsed to integers, validation with field paths, defaulting, the
+//! `Status` error, watch events, and the transport-agnostic [`Client`] trait with its typed
+//! facade [`Api`].
+//!
+//! Every other Orchestra crate builds on these types, so a platform team embedding one crate
+//! speaks the same language as the API server.
+//!
+//! ```
+//! use orchestra_api::kinds::Served;
+//! use k8s_openapi::api::core::v1::Pod;
+//! assert_eq!(Pod::resource_kind().plural, "pods");
+//! //! ```
+
+pub mod api;
+pub mod client;
+pub mod defaulting;
+pub mod field_selector;
+pub mod kinds;
+pub mod label_selector;
+pub mod object;
+pub mod quantity;
+pub mod resource_list;
+pub mod selectable_fields;
+pub mod status;
+pub mod validation;
+pub mod watch;
+
+pub use api::{Api, Deleted, TypedList};
+pub use client::{
+    Client, DeleteOutcome, DeleteParams, FieldValidation, GetParams, ListParams, ObjectList, Patch,
+    PatchParams, PostParams, Preconditions, PropagationPolicy, Subresource, VersionMatch,
+    WatchParams, WatchStream,
+};
+pub use field_selector::FieldSelector;
+pub use k8s_openapi;
+pub use kinds::{ResourceKind, Scope, Served};
+pub use label_selector::LabelSelector;
+pub use object::{ArcObject, DynamicObject, Object};
+pub use quantity::Quantity;
+pub use resource_list::ResourceList;
+pub use status::{Status, StatusReason};
+pub use watch::WatchEvent;

@@ -1,0 +1,5 @@
+//! `ResourceList` arithmetic (being written).
+
+/// Resource amounts by name.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ResourceList;
