@@ -1,7 +1,0 @@
-//! Benchmarks of orchestra-api's hot paths (filled by the api issue).
-use criterion::{Criterion, criterion_group, criterion_main};
-
-fn placeholder(_c: &mut Criterion) {}
-
-criterion_group!(benches, placeholder);
-criterion_main!(benches);
