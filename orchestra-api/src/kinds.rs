@@ -307,10 +307,10 @@ const fn konst_str_eq(a: &str, b: &str) -> bool {
 }
 
 use k8s_openapi::api::{
-    apps::v1 as apps, autoscaling::v2 as autoscaling, batch::v1 as batch,
-    coordination::v1 as coordination, core::v1 as core, discovery::v1 as discovery,
-    networking::v1 as networking, policy::v1 as policy, rbac::v1 as rbac,
-    scheduling::v1 as scheduling, storage::v1 as storage,
+    admissionregistration::v1 as admissionregistration, apps::v1 as apps,
+    autoscaling::v2 as autoscaling, batch::v1 as batch, coordination::v1 as coordination,
+    core::v1 as core, discovery::v1 as discovery, networking::v1 as networking,
+    policy::v1 as policy, rbac::v1 as rbac, scheduling::v1 as scheduling, storage::v1 as storage,
 };
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1 as apiextensions;
 
@@ -525,6 +525,27 @@ served_kinds! {
     CSI_STORAGE_CAPACITIES: storage::CSIStorageCapacity {
         group: "storage.k8s.io", version: "v1", plural: "csistoragecapacities", singular: "csistoragecapacity", short: [], categories: [],
         scope: Namespaced, verbs: Verbs::ALL, storage: "csistoragecapacities",
+        subresources: [],
+    }
+    // admissionregistration.k8s.io/v1
+    VALIDATING_ADMISSION_POLICIES: admissionregistration::ValidatingAdmissionPolicy {
+        group: "admissionregistration.k8s.io", version: "v1", plural: "validatingadmissionpolicies", singular: "validatingadmissionpolicy", short: [], categories: ["api-extensions"],
+        scope: Cluster, verbs: Verbs::ALL, storage: "validatingadmissionpolicies",
+        subresources: [status_sub()],
+    }
+    VALIDATING_ADMISSION_POLICY_BINDINGS: admissionregistration::ValidatingAdmissionPolicyBinding {
+        group: "admissionregistration.k8s.io", version: "v1", plural: "validatingadmissionpolicybindings", singular: "validatingadmissionpolicybinding", short: [], categories: ["api-extensions"],
+        scope: Cluster, verbs: Verbs::ALL, storage: "validatingadmissionpolicybindings",
+        subresources: [],
+    }
+    VALIDATING_WEBHOOK_CONFIGURATIONS: admissionregistration::ValidatingWebhookConfiguration {
+        group: "admissionregistration.k8s.io", version: "v1", plural: "validatingwebhookconfigurations", singular: "validatingwebhookconfiguration", short: [], categories: ["api-extensions"],
+        scope: Cluster, verbs: Verbs::ALL, storage: "validatingwebhookconfigurations",
+        subresources: [],
+    }
+    MUTATING_WEBHOOK_CONFIGURATIONS: admissionregistration::MutatingWebhookConfiguration {
+        group: "admissionregistration.k8s.io", version: "v1", plural: "mutatingwebhookconfigurations", singular: "mutatingwebhookconfiguration", short: [], categories: ["api-extensions"],
+        scope: Cluster, verbs: Verbs::ALL, storage: "mutatingwebhookconfigurations",
         subresources: [],
     }
     // apiextensions.k8s.io/v1

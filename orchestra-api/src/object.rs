@@ -152,10 +152,14 @@ impl ObjectCodec for DynamicCodec {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
 pub struct DynamicObject {
     /// `apiVersion`.
-    #[serde(rename = "apiVersion", default)]
+    #[serde(
+        rename = "apiVersion",
+        default,
+        skip_serializing_if = "String::is_empty"
+    )]
     pub api_version: String,
     /// `kind`.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "String::is_empty")]
     pub kind: String,
     /// `metadata`.
     #[serde(default)]

@@ -77,10 +77,10 @@ macro_rules! with_fields {
 }
 
 use k8s_openapi::api::{
-    apps::v1 as apps, autoscaling::v2 as autoscaling, batch::v1 as batch,
-    coordination::v1 as coordination, core::v1 as core, discovery::v1 as discovery,
-    networking::v1 as networking, policy::v1 as policy, rbac::v1 as rbac,
-    scheduling::v1 as scheduling, storage::v1 as storage,
+    admissionregistration::v1 as admissionregistration, apps::v1 as apps,
+    autoscaling::v2 as autoscaling, batch::v1 as batch, coordination::v1 as coordination,
+    core::v1 as core, discovery::v1 as discovery, networking::v1 as networking,
+    policy::v1 as policy, rbac::v1 as rbac, scheduling::v1 as scheduling, storage::v1 as storage,
 };
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1 as apiextensions;
 
@@ -117,6 +117,10 @@ metadata_only!(
     storage::CSINode,
     storage::CSIStorageCapacity,
     apiextensions::CustomResourceDefinition,
+    admissionregistration::ValidatingAdmissionPolicy,
+    admissionregistration::ValidatingAdmissionPolicyBinding,
+    admissionregistration::ValidatingWebhookConfiguration,
+    admissionregistration::MutatingWebhookConfiguration,
     k8s_openapi::api::autoscaling::v1::Scale,
     core::Binding,
     policy::Eviction,
