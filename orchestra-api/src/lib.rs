@@ -25,6 +25,7 @@ pub mod object;
 pub mod quantity;
 pub mod resource_list;
 pub mod selectable_fields;
+pub mod spec_status;
 pub mod status;
 pub mod validation;
 pub mod watch;

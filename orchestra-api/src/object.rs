@@ -17,6 +17,7 @@ use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
 use crate::selectable_fields::SelectableFields;
+use crate::spec_status::SpecStatus;
 
 /// A shared, type-erased object.
 pub type ArcObject = Arc<dyn Object>;
@@ -37,6 +38,16 @@ pub trait Object: Any + Send + Sync + fmt::Debug {
     fn to_value(&self) -> Result<serde_json::Value, serde_json::Error>;
     /// The value of a field selector label (`spec.nodeName`), if this kind supports it.
     fn field_value(&self, field: &str) -> Option<Cow<'_, str>>;
+    /// Whether the kind has a `spec` (and so a `metadata.generation`).
+    fn has_spec(&self) -> bool;
+    /// Whether the kind has a `status` (and so a `status` subresource).
+    fn has_status(&self) -> bool;
+    /// Whether `other` is of the same type and has the same spec.
+    fn spec_eq(&self, other: &dyn Object) -> bool;
+    /// Replaces this object's status with `other`'s (no-op if `other` is another type).
+    fn copy_status_from(&mut self, other: &dyn Object);
+    /// Empties the status.
+    fn clear_status(&mut self);
     /// A deep copy, boxed.
     fn clone_object(&self) -> Box<dyn Object>;
     /// As `Any`, to downcast by reference.
@@ -52,6 +63,7 @@ where
     K: k8s_openapi::Resource
         + k8s_openapi::Metadata<Ty = ObjectMeta>
         + SelectableFields
+        + SpecStatus
         + Serialize
         + Clone
         + fmt::Debug
@@ -79,6 +91,26 @@ where
     }
     fn field_value(&self, field: &str) -> Option<Cow<'_, str>> {
         SelectableFields::field_value(self, field)
+    }
+    fn has_spec(&self) -> bool {
+        K::HAS_SPEC
+    }
+    fn has_status(&self) -> bool {
+        K::HAS_STATUS
+    }
+    fn spec_eq(&self, other: &dyn Object) -> bool {
+        other
+            .as_any()
+            .downcast_ref::<K>()
+            .is_some_and(|other| SpecStatus::spec_eq(self, other))
+    }
+    fn copy_status_from(&mut self, other: &dyn Object) {
+        if let Some(other) = other.as_any().downcast_ref::<K>() {
+            SpecStatus::copy_status_from(self, other);
+        }
+    }
+    fn clear_status(&mut self) {
+        SpecStatus::clear_status(self);
     }
     fn clone_object(&self) -> Box<dyn Object> {
         Box::new(self.clone())
@@ -196,6 +228,29 @@ impl Object for DynamicObject {
             )),
             _ => None,
         }
+    }
+    fn has_spec(&self) -> bool {
+        self.data.contains_key("spec")
+    }
+    fn has_status(&self) -> bool {
+        self.data.contains_key("status")
+    }
+    fn spec_eq(&self, other: &dyn Object) -> bool {
+        other
+            .as_any()
+            .downcast_ref::<DynamicObject>()
+            .is_some_and(|other| self.data.get("spec") == other.data.get("spec"))
+    }
+    fn copy_status_from(&mut self, other: &dyn Object) {
+        if let Some(other) = other.as_any().downcast_ref::<DynamicObject>() {
+            match other.data.get("status") {
+                Some(status) => self.data.insert("status".to_owned(), status.clone()),
+                None => self.data.remove("status"),
+            };
+        }
+    }
+    fn clear_status(&mut self) {
+        self.data.remove("status");
     }
     fn clone_object(&self) -> Box<dyn Object> {
         Box::new(self.clone())
