@@ -6,3 +6,8 @@
 //!
 //! The runtime arrives with the controller issue; this crate currently only fixes its place in
 //! the workspace.
+//!
+//! [`workqueue`] holds the rate-limited, deduplicating queue of object keys between event
+//! handlers and reconcile workers.
+
+pub mod workqueue;
