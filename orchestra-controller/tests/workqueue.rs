@@ -506,8 +506,6 @@ impl Model {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 256, ..ProptestConfig::default() })]
-
     /// Dedup, one worker per key, delays and shutdown, checked against a model after every
     /// operation; at the end every key that was accepted is handed out.
     #[test]
