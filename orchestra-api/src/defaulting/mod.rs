@@ -82,7 +82,7 @@ pub use apiextensions::default_custom_resource_definition;
 pub use autoscaling::default_horizontal_pod_autoscaler;
 pub use batch::{default_cron_job, default_job};
 pub use image_reference::default_image_pull_policy;
-pub use namespace::default_namespace;
+pub use namespace::{NAMESPACE_NAME_LABEL, default_namespace};
 pub use networking::{default_ingress_class, default_network_policy};
 pub use node::default_node;
 pub use pod::{
