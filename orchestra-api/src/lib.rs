@@ -22,6 +22,7 @@ pub mod field_selector;
 pub mod kinds;
 pub mod label_selector;
 pub mod object;
+pub mod qos;
 pub mod quantity;
 pub mod resource_list;
 pub mod selectable_fields;

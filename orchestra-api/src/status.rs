@@ -202,29 +202,20 @@ pub struct StatusDetails {
 ///     r#"{"kind":"Status","apiVersion":"v1","metadata":{},"status":"Failure","message":"pods \"web\" not found","reason":"NotFound","details":{"name":"web","kind":"pods"},"code":404}"#
 /// );
 /// ```
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, thiserror::Error)]
+///
+/// It is kept small (details are boxed) because every fallible call returns it.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{message}")]
 pub struct Status {
-    #[serde(default = "status_kind")]
-    kind: String,
-    #[serde(rename = "apiVersion", default = "status_api_version")]
-    api_version: String,
-    #[serde(default)]
-    metadata: StatusListMeta,
-    /// `"Success"` or `"Failure"`.
-    #[serde(default)]
-    pub status: String,
+    /// Whether the request succeeded (`"Success"`) rather than failed (`"Failure"`).
+    pub success: bool,
     /// Human-readable description of what happened.
-    #[serde(default)]
     pub message: String,
     /// Machine-readable reason.
-    #[serde(default = "unknown_reason")]
     pub reason: StatusReason,
     /// The object concerned and individual causes.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub details: Option<StatusDetails>,
+    pub details: Option<Box<StatusDetails>>,
     /// The HTTP status code.
-    #[serde(default)]
     pub code: u16,
 }
 
@@ -239,14 +230,64 @@ struct StatusListMeta {
     resource_version: Option<String>,
 }
 
-fn status_kind() -> String {
-    "Status".to_owned()
+/// The wire form of a `Status`, field order as Kubernetes writes it.
+#[derive(Serialize)]
+struct StatusOut<'a> {
+    kind: &'static str,
+    #[serde(rename = "apiVersion")]
+    api_version: &'static str,
+    metadata: StatusListMeta,
+    status: &'static str,
+    #[serde(skip_serializing_if = "str::is_empty")]
+    message: &'a str,
+    #[serde(skip_serializing_if = "str::is_empty")]
+    reason: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    details: Option<&'a StatusDetails>,
+    code: u16,
 }
-fn status_api_version() -> String {
-    "v1".to_owned()
+
+#[derive(Deserialize)]
+struct StatusIn {
+    #[serde(default)]
+    status: String,
+    #[serde(default)]
+    message: String,
+    #[serde(default)]
+    reason: String,
+    #[serde(default)]
+    details: Option<StatusDetails>,
+    #[serde(default)]
+    code: u16,
 }
-fn unknown_reason() -> StatusReason {
-    StatusReason::Other(String::new())
+
+impl Serialize for Status {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        StatusOut {
+            kind: "Status",
+            api_version: "v1",
+            metadata: StatusListMeta::default(),
+            status: if self.success { "Success" } else { "Failure" },
+            message: &self.message,
+            reason: self.reason.as_str(),
+            details: self.details.as_deref(),
+            code: self.code,
+        }
+        .serialize(serializer)
+    }
+}
+
+impl<'de> Deserialize<'de> for Status {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let wire = StatusIn::deserialize(deserializer)?;
+        Ok(Status {
+            success: wire.status == "Success",
+            message: wire.message,
+            reason: StatusReason::from(wire.reason),
+            details: wire.details.map(Box::new),
+            code: wire.code,
+        })
+    }
 }
 
 /// `"pods"` or `"deployments.apps"`: how Kubernetes names a group-qualified resource.
@@ -263,10 +304,7 @@ impl Status {
     pub fn failure(reason: StatusReason, message: impl Into<String>) -> Self {
         let code = reason.default_code();
         Self {
-            kind: status_kind(),
-            api_version: status_api_version(),
-            metadata: StatusListMeta::default(),
-            status: "Failure".to_owned(),
+            success: false,
             message: message.into(),
             reason,
             details: None,
@@ -277,17 +315,17 @@ impl Status {
     /// A `Success` status, as a delete that removed the object immediately answers.
     pub fn success(details: Option<StatusDetails>) -> Self {
         Self {
-            status: "Success".to_owned(),
+            success: true,
+            message: String::new(),
             reason: StatusReason::Other(String::new()),
+            details: details.map(Box::new),
             code: 200,
-            details,
-            ..Self::failure(StatusReason::Other(String::new()), "")
         }
     }
 
     /// Attaches details to this status.
     pub fn with_details(mut self, details: StatusDetails) -> Self {
-        self.details = Some(details);
+        self.details = Some(Box::new(details));
         self
     }
 

@@ -1,0 +1,810 @@
+//! `Registry`: the object lifecycle of one kind, as Kubernetes' generic registry runs it, over
+//! a [`Store`].
+//!
+//! Every write goes the same way: default, fill in what the server owns
+//! ([`lifecycle`]), validate, encode once to JSON, and compare-and-swap it into the key-value
+//! store at the key Kubernetes would use (`/registry/<resource>/<namespace>/<name>`). Reads and
+//! watches come from the kind's watch cache, which decoded the write once and shares it.
+//!
+//! ```
+//! # #[tokio::main(flavor = "current_thread")] async fn main() {
+//! use std::sync::Arc;
+//! use orchestra_api::{kinds, k8s_openapi::api::core::v1::ConfigMap, ArcObject, PostParams};
+//! use orchestra_store::{MemoryKv, Registry, Store, StoreConfig};
+//!
+//! let store = Store::open(Arc::new(MemoryKv::new()), [kinds::CONFIGMAPS.clone()], StoreConfig::default())
+//!     .await
+//!     .unwrap();
+//! let registry = Registry::new(&store, &kinds::CONFIGMAPS).unwrap();
+//! let mut cm = ConfigMap::default();
+//! cm.metadata.name = Some("settings".into());
+//! let created = registry
+//!     .create(Some("default"), Arc::new(cm) as ArcObject, &PostParams::default())
+//!     .await
+//!     .unwrap();
+//! assert!(created.metadata().uid.is_some());
+//! let read = registry.get(Some("default"), "settings", &Default::default()).await.unwrap();
+//! assert_eq!(read.metadata().resource_version, created.metadata().resource_version);
+//! # }
+//! ```
+
+pub mod lifecycle;
+mod scale;
+
+use std::sync::Arc;
+
+use base64::Engine;
+use bytes::Bytes;
+use futures::StreamExt;
+use jiff::Timestamp;
+use orchestra_api::client::VersionMatch;
+use orchestra_api::{
+    ArcObject, DeleteOutcome, DeleteParams, FieldSelector, GetParams, LabelSelector, ListParams,
+    Object, ObjectList, Patch, PatchParams, PostParams, ResourceKind, Status, Subresource,
+    WatchParams, WatchStream, defaulting, validation,
+};
+use serde::{Deserialize, Serialize};
+
+use crate::StoreError;
+use crate::kv::{RangeRequest, Revision};
+use crate::store::{Store, decode, kind_prefix, status_of};
+use crate::watch_cache::{Filter, WatchCache, WatchStart, object_key};
+
+use lifecycle::{DeletePlan, UpdateTarget};
+
+/// How many times a write without a `resourceVersion` precondition retries after losing a
+/// compare-and-swap race, as Kubernetes' `GuaranteedUpdate` does.
+const MAX_UNCONDITIONAL_RETRIES: usize = 16;
+
+/// The lifecycle of the objects of one kind.
+#[derive(Clone, Debug)]
+pub struct Registry {
+    kind: ResourceKind,
+    store: Store,
+    cache: WatchCache,
+}
+
+/// The continue token of a paged list, in Kubernetes' layout.
+#[derive(Serialize, Deserialize)]
+struct ContinueToken {
+    v: String,
+    rv: Revision,
+    start: String,
+}
+
+fn encode_continue(revision: Revision, last_key: &str) -> String {
+    let token = ContinueToken {
+        v: "meta.k8s.io/v1".to_owned(),
+        rv: revision,
+        start: format!("{last_key}\u{0}"),
+    };
+    let json = serde_json::to_vec(&token).unwrap_or_default();
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(json)
+}
+
+fn decode_continue(token: &str) -> Result<(Revision, String), Status> {
+    let bad = || Status::bad_request("continue key is not valid: malformed token");
+    let json = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(token.trim_end_matches('='))
+        .map_err(|_| bad())?;
+    let token: ContinueToken = serde_json::from_slice(&json).map_err(|_| bad())?;
+    if token.v != "meta.k8s.io/v1" || token.rv <= 0 {
+        return Err(bad());
+    }
+    let last = token
+        .start
+        .strip_suffix('\u{0}')
+        .unwrap_or(&token.start)
+        .to_owned();
+    Ok((token.rv, last))
+}
+
+/// Parses a `resourceVersion` parameter.
+fn parse_revision(rv: &str) -> Result<Revision, Status> {
+    rv.parse::<Revision>()
+        .ok()
+        .filter(|r| *r >= 0)
+        .ok_or_else(|| Status::bad_request(format!("invalid resource version: {rv:?}")))
+}
+
+/// Parses the selectors of a list or watch into a cache filter, rejecting unsupported field
+/// labels with 400 as Kubernetes does.
+pub fn filter_for(
+    kind: &ResourceKind,
+    namespace: Option<&str>,
+    labels: Option<&str>,
+    fields: Option<&str>,
+) -> Result<Filter, Status> {
+    let labels = labels
+        .filter(|s| !s.is_empty())
+        .map(|s| {
+            s.parse::<LabelSelector>()
+                .map_err(|e| Status::bad_request(e.to_string()))
+        })
+        .transpose()?;
+    let fields = fields
+        .filter(|s| !s.is_empty())
+        .map(|s| {
+            s.parse::<FieldSelector>()
+                .map_err(|e| Status::bad_request(e.to_string()))
+        })
+        .transpose()?;
+    if let Some(fields) = &fields {
+        fields.validate_for(kind)?;
+    }
+    Ok(Filter {
+        namespace: namespace
+            .filter(|_| kind.is_namespaced())
+            .map(str::to_owned),
+        labels,
+        fields,
+    })
+}
+
+impl Registry {
+    /// The registry of `kind` in `store`; `None` if the store does not serve the kind.
+    pub fn new(store: &Store, kind: &ResourceKind) -> Option<Self> {
+        Some(Self {
+            kind: kind.clone(),
+            store: store.clone(),
+            cache: store.cache(kind)?,
+        })
+    }
+
+    /// The kind this registry serves.
+    pub fn kind(&self) -> &ResourceKind {
+        &self.kind
+    }
+
+    /// The kind's watch cache.
+    pub fn cache(&self) -> &WatchCache {
+        &self.cache
+    }
+
+    fn not_found(&self, name: &str) -> Status {
+        Status::not_found(&self.kind.group, &self.kind.plural, name)
+    }
+
+    fn namespace_of<'a>(&self, namespace: Option<&'a str>) -> Result<&'a str, Status> {
+        match (self.kind.is_namespaced(), namespace) {
+            (true, Some(ns)) if !ns.is_empty() => Ok(ns),
+            (true, _) => Err(Status::bad_request(format!(
+                "a namespace is required to address {}",
+                self.kind.plural
+            ))),
+            (false, _) => Ok(""),
+        }
+    }
+
+    fn storage_key(&self, namespace: &str, name: &str) -> Bytes {
+        Bytes::from(self.kind.key(namespace, name))
+    }
+
+    /// Checks that an object given to this registry is of its kind.
+    fn check_kind(&self, object: &dyn Object) -> Result<(), Status> {
+        let (api_version, kind) = (object.api_version(), object.kind());
+        let expected = self.kind.api_version();
+        if (!api_version.is_empty() && api_version != expected)
+            || (!kind.is_empty() && kind != self.kind.kind)
+        {
+            return Err(Status::bad_request(format!(
+                "the object is a {api_version} {kind}, but this endpoint serves {expected} {}",
+                self.kind.kind
+            )));
+        }
+        Ok(())
+    }
+
+    fn encode(&self, object: &dyn Object) -> Result<Bytes, Status> {
+        object
+            .to_json()
+            .map(Bytes::from)
+            .map_err(|e| Status::internal(format!("cannot encode the object: {e}")))
+    }
+
+    fn with_revision(mut object: Box<dyn Object>, revision: Revision) -> ArcObject {
+        object.metadata_mut().resource_version = Some(revision.to_string());
+        Arc::from(object)
+    }
+
+    /// Reads the cached object, after the caches caught up with the store (unless
+    /// `resourceVersion=0` allows any cached state).
+    async fn current(
+        &self,
+        namespace: &str,
+        name: &str,
+        any_state: bool,
+    ) -> Result<ArcObject, Status> {
+        if !any_state {
+            self.store.wait_fresh().await?;
+        }
+        self.cache
+            .get(namespace, name)
+            .ok_or_else(|| self.not_found(name))
+    }
+
+    /// Reads one object.
+    pub async fn get(
+        &self,
+        namespace: Option<&str>,
+        name: &str,
+        params: &GetParams,
+    ) -> Result<ArcObject, Status> {
+        let namespace = self.namespace_of(namespace)?;
+        let any_state = match params.resource_version.as_deref() {
+            None | Some("") => false,
+            Some("0") => true,
+            Some(rv) => {
+                self.store.wait_for(parse_revision(rv)?).await?;
+                true
+            }
+        };
+        self.current(namespace, name, any_state).await
+    }
+
+    /// Lists objects, from the cache, or from the store for later pages and exact revisions.
+    pub async fn list(
+        &self,
+        namespace: Option<&str>,
+        params: &ListParams,
+    ) -> Result<ObjectList, Status> {
+        let filter = filter_for(
+            &self.kind,
+            namespace,
+            params.label_selector.as_deref(),
+            params.field_selector.as_deref(),
+        )?;
+        let limit = params.limit.map(|l| l as usize).filter(|l| *l > 0);
+        if let Some(token) = params.continue_token.as_deref().filter(|t| !t.is_empty()) {
+            let (revision, last) = decode_continue(token)?;
+            return self
+                .list_from_store(&filter, revision, Some(&last), limit)
+                .await;
+        }
+        match (params.resource_version.as_deref(), params.version_match) {
+            (Some(rv), Some(VersionMatch::Exact)) => {
+                let revision = parse_revision(rv)?;
+                return self.list_from_store(&filter, revision, None, limit).await;
+            }
+            (None | Some(""), _) => {
+                self.store.wait_fresh().await?;
+            }
+            (Some("0"), _) => {}
+            (Some(rv), _) => self.store.wait_for(parse_revision(rv)?).await?,
+        }
+        let page = self.cache.list(&filter, limit, None);
+        let unfiltered = filter.is_namespace_only();
+        Ok(ObjectList {
+            resource_version: page.revision.to_string(),
+            continue_token: page
+                .continue_after
+                .as_deref()
+                .map(|last| encode_continue(page.revision, last)),
+            remaining_item_count: (unfiltered && page.continue_after.is_some())
+                .then_some(page.remaining as i64),
+            items: page.items,
+        })
+    }
+
+    /// One page read from the key-value store at `revision` (a continued list, or an exact
+    /// revision), filtered like the cache would.
+    async fn list_from_store(
+        &self,
+        filter: &Filter,
+        revision: Revision,
+        after: Option<&str>,
+        limit: Option<usize>,
+    ) -> Result<ObjectList, Status> {
+        let prefix = match &filter.namespace {
+            Some(ns) => self.kind.key_prefix(Some(ns)),
+            None => kind_prefix(&self.kind),
+        };
+        let base = kind_prefix(&self.kind);
+        let mut request = RangeRequest::prefix(Bytes::from(prefix)).at_revision(revision);
+        if let Some(after) = after {
+            request = request.start_after(Bytes::from(format!("{base}{after}")));
+        }
+        let page_size = limit.unwrap_or(usize::MAX);
+        request = request.limit(page_size.min(1_000));
+        let mut items = Vec::new();
+        let mut last_key: Option<String> = None;
+        let mut more = false;
+        loop {
+            let response = self.store.kv().range(request.clone()).await.map_err(|err| match err {
+                StoreError::Compacted { .. } => Status::expired(
+                    "The provided continue parameter is too old to display a consistent list result. You can start a new list without the continue parameter, or use the continue token in this response to retrieve the remainder of the results. Continuing with the provided token results in an inconsistent list - objects that were created, modified, or deleted between the time the first chunk was returned and now may show up in the list.",
+                ),
+                other => status_of(other),
+            })?;
+            let next = response.next_page(&request);
+            for kv in &response.kvs {
+                if items.len() == page_size {
+                    more = true;
+                    break;
+                }
+                let key = String::from_utf8_lossy(&kv.key[base.len()..]).into_owned();
+                last_key = Some(key);
+                let obj = decode(&self.kind, kv)?;
+                if filter.matches(&*obj) {
+                    items.push(obj);
+                }
+            }
+            match next {
+                Some(next_request) if !more => request = next_request,
+                Some(_) => break,
+                None => break,
+            }
+        }
+        Ok(ObjectList {
+            resource_version: revision.to_string(),
+            continue_token: if more {
+                last_key
+                    .as_deref()
+                    .map(|last| encode_continue(revision, last))
+            } else {
+                None
+            },
+            remaining_item_count: None,
+            items,
+        })
+    }
+
+    /// Watches for changes.
+    pub async fn watch(
+        &self,
+        namespace: Option<&str>,
+        params: &WatchParams,
+    ) -> Result<WatchStream, Status> {
+        let filter = filter_for(
+            &self.kind,
+            namespace,
+            params.label_selector.as_deref(),
+            params.field_selector.as_deref(),
+        )?;
+        let start = match params.resource_version.as_deref() {
+            None | Some("") => {
+                self.store.wait_fresh().await?;
+                WatchStart::Now
+            }
+            Some("0") => WatchStart::Now,
+            Some(rv) => {
+                let revision = parse_revision(rv)?;
+                self.store.wait_for(revision).await?;
+                WatchStart::After(revision)
+            }
+        };
+        if params.send_initial_events == Some(true) && !params.allow_bookmarks {
+            return Err(Status::invalid(
+                "meta.k8s.io",
+                "ListOptions",
+                "",
+                &[validation::FieldError::forbidden(
+                    validation::FieldPath::new("allowWatchBookmarks"),
+                    "allowWatchBookmarks must be set to true when sendInitialEvents is set",
+                )],
+            ));
+        }
+        let initial_end = params.send_initial_events == Some(true) && start == WatchStart::Now;
+        let stream = self
+            .cache
+            .watch(start, filter, params.allow_bookmarks, initial_end)?;
+        Ok(match params.timeout_seconds {
+            Some(secs) => {
+                let deadline = tokio::time::sleep(std::time::Duration::from_secs(u64::from(secs)));
+                stream.take_until(deadline).boxed()
+            }
+            None => stream,
+        })
+    }
+
+    /// Creates an object.
+    pub async fn create(
+        &self,
+        namespace: Option<&str>,
+        object: ArcObject,
+        params: &PostParams,
+    ) -> Result<ArcObject, Status> {
+        self.check_kind(&*object)?;
+        let mut obj = object.clone_object();
+        defaulting::default_object(&mut *obj);
+        let generated = obj.metadata().name.as_deref().unwrap_or("").is_empty();
+        let request_namespace = namespace.filter(|ns| !ns.is_empty());
+        lifecycle::prepare_for_create(&mut *obj, &self.kind, request_namespace, Timestamp::now())?;
+        if generated {
+            // Some defaults derive from the name (a Namespace's name label).
+            defaulting::default_object(&mut *obj);
+        }
+        let name = lifecycle::name_of(obj.metadata()).to_owned();
+        let errors = validation::validate_create(&*obj);
+        if !errors.is_empty() {
+            return Err(Status::invalid(
+                &self.kind.group,
+                &self.kind.kind,
+                &name,
+                &errors,
+            ));
+        }
+        let bytes = self.encode(&*obj)?;
+        let namespace = obj.metadata().namespace.clone().unwrap_or_default();
+        if params.dry_run {
+            return Ok(Arc::from(obj));
+        }
+        let key = self.storage_key(&namespace, &name);
+        match self.store.kv().create(key, bytes).await {
+            Ok(kv) => Ok(Self::with_revision(obj, kv.mod_revision)),
+            Err(StoreError::AlreadyExists { .. }) => Err(Status::already_exists(
+                &self.kind.group,
+                &self.kind.plural,
+                &name,
+            )),
+            Err(err) => Err(status_of(err)),
+        }
+    }
+
+    /// Replaces an object (or its status); guarded by the object's `resourceVersion` when set,
+    /// retried on races when not.
+    pub async fn replace(
+        &self,
+        namespace: Option<&str>,
+        name: &str,
+        subresource: Option<Subresource>,
+        object: ArcObject,
+        params: &PostParams,
+    ) -> Result<ArcObject, Status> {
+        match subresource {
+            None | Some(Subresource::Status) => {}
+            Some(Subresource::Scale) => {
+                return self.replace_scale(namespace, name, object, params).await;
+            }
+            Some(other) => {
+                return Err(Status::bad_request(format!(
+                    "{} cannot be replaced",
+                    other.as_str()
+                )));
+            }
+        }
+        self.check_kind(&*object)?;
+        if let Some(own) = object.metadata().name.as_deref()
+            && own != name
+        {
+            return Err(Status::bad_request(format!(
+                "the name of the object ({own}) does not match the name on the URL ({name})"
+            )));
+        }
+        let target = match subresource {
+            Some(Subresource::Status) => UpdateTarget::Status,
+            _ => UpdateTarget::Main,
+        };
+        let conditional = object
+            .metadata()
+            .resource_version
+            .as_deref()
+            .is_some_and(|rv| !rv.is_empty());
+        self.update_with(namespace, name, conditional, params.dry_run, |_old| {
+            Ok((object.clone_object(), target))
+        })
+        .await
+    }
+
+    /// The update loop shared by replace and patch: read the current object, let `change`
+    /// produce the new one, check and store it with compare-and-swap, and retry a lost race
+    /// when the caller did not ask for a specific `resourceVersion`.
+    pub(crate) async fn update_with(
+        &self,
+        namespace: Option<&str>,
+        name: &str,
+        conditional: bool,
+        dry_run: bool,
+        mut change: impl FnMut(&ArcObject) -> Result<(Box<dyn Object>, UpdateTarget), Status>,
+    ) -> Result<ArcObject, Status> {
+        let namespace = self.namespace_of(namespace)?;
+        let key = self.storage_key(namespace, name);
+        let mut attempts = 0;
+        loop {
+            attempts += 1;
+            let old = self.current(namespace, name, false).await?;
+            let (mut new, target) = change(&old)?;
+            if target == UpdateTarget::Main {
+                defaulting::default_object(&mut *new);
+            }
+            if !conditional {
+                new.metadata_mut().resource_version = old.metadata().resource_version.clone();
+            }
+            let new = lifecycle::prepare_for_update(new, &*old, &self.kind, target)?;
+            let errors = match target {
+                UpdateTarget::Internal => Vec::new(),
+                _ => validation::validate_create(&*new),
+            };
+            if !errors.is_empty() {
+                return Err(Status::invalid(
+                    &self.kind.group,
+                    &self.kind.kind,
+                    name,
+                    &errors,
+                ));
+            }
+            let old_revision = old
+                .metadata()
+                .resource_version
+                .as_deref()
+                .and_then(|rv| rv.parse::<Revision>().ok())
+                .unwrap_or(0);
+            let bytes = self.encode(&*new)?;
+            if self.encode(&*old)? == bytes {
+                // Nothing changed: Kubernetes skips the write and keeps the resourceVersion.
+                return Ok(old);
+            }
+            if dry_run {
+                return Ok(Arc::from(new));
+            }
+            let outcome = if lifecycle::deletion_complete(new.metadata()) {
+                self.store
+                    .kv()
+                    .delete(key.clone(), Some(old_revision))
+                    .await
+            } else {
+                self.store
+                    .kv()
+                    .update(key.clone(), bytes, old_revision)
+                    .await
+            };
+            match outcome {
+                Ok(kv) => return Ok(Self::with_revision(new, kv.mod_revision)),
+                Err(StoreError::Conflict {
+                    current_revision, ..
+                }) => {
+                    if conditional || attempts >= MAX_UNCONDITIONAL_RETRIES {
+                        return Err(Status::conflict(
+                            &self.kind.group,
+                            &self.kind.plural,
+                            name,
+                            "the object has been modified; please apply your changes to the latest version and try again",
+                        ));
+                    }
+                    self.store.wait_for(current_revision).await?;
+                }
+                Err(StoreError::NotFound { .. }) => return Err(self.not_found(name)),
+                Err(err) => return Err(status_of(err)),
+            }
+        }
+    }
+
+    /// Applies a patch to an object (or its status). JSON merge patches and JSON patches are
+    /// applied here; strategic-merge and apply patches need the type information of the API
+    /// server and are refused with 415 by this in-process path.
+    pub async fn patch(
+        &self,
+        namespace: Option<&str>,
+        name: &str,
+        subresource: Option<Subresource>,
+        patch: &Patch,
+        params: &PatchParams,
+    ) -> Result<ArcObject, Status> {
+        let target = match subresource {
+            None => UpdateTarget::Main,
+            Some(Subresource::Status) => UpdateTarget::Status,
+            Some(other) => {
+                return Err(Status::bad_request(format!(
+                    "{} cannot be patched here",
+                    other.as_str()
+                )));
+            }
+        };
+        if matches!(patch, Patch::Strategic(_) | Patch::Apply(_)) {
+            return Err(Status::unsupported_media_type(patch.content_type()));
+        }
+        let operations: Option<json_patch::Patch> = match patch {
+            Patch::Json(ops) => Some(
+                serde_json::from_value(ops.clone())
+                    .map_err(|e| Status::bad_request(format!("invalid JSON patch: {e}")))?,
+            ),
+            _ => None,
+        };
+        let kind = self.kind.clone();
+        let conditional = match patch {
+            Patch::Merge(value) => value
+                .pointer("/metadata/resourceVersion")
+                .is_some_and(|rv| !rv.is_null()),
+            _ => false,
+        };
+        self.update_with(namespace, name, conditional, params.dry_run, |old| {
+            let mut doc = old
+                .to_value()
+                .map_err(|e| Status::internal(format!("cannot encode the object: {e}")))?;
+            match (&operations, patch) {
+                (Some(ops), _) => json_patch::patch(&mut doc, ops).map_err(|e| {
+                    Status::failure(
+                        orchestra_api::StatusReason::Invalid,
+                        format!("the JSON patch cannot be applied: {e}"),
+                    )
+                })?,
+                (None, Patch::Merge(merge)) => json_patch::merge(&mut doc, merge),
+                (None, _) => {}
+            }
+            let new = kind.codec.decode_value(doc).map_err(|e| {
+                Status::bad_request(format!(
+                    "the patched object is not a valid {}: {e}",
+                    kind.kind
+                ))
+            })?;
+            Ok((new, target))
+        })
+        .await
+    }
+
+    /// Deletes an object: now, or by marking it (finalizers, graceful pod deletion).
+    pub async fn delete(
+        &self,
+        namespace: Option<&str>,
+        name: &str,
+        params: &DeleteParams,
+    ) -> Result<DeleteOutcome, Status> {
+        let namespace = self.namespace_of(namespace)?;
+        let key = self.storage_key(namespace, name);
+        let mut attempts = 0;
+        loop {
+            attempts += 1;
+            let old = self.current(namespace, name, false).await?;
+            let old_revision = old
+                .metadata()
+                .resource_version
+                .as_deref()
+                .and_then(|rv| rv.parse::<Revision>().ok())
+                .unwrap_or(0);
+            let plan = lifecycle::plan_delete(&*old, &self.kind, params, Timestamp::now())?;
+            if params.dry_run {
+                return Ok(match plan {
+                    DeletePlan::Remove => DeleteOutcome::Deleted(old),
+                    DeletePlan::Mark(obj) => DeleteOutcome::Pending(Arc::from(obj)),
+                    DeletePlan::Unchanged => DeleteOutcome::Pending(old),
+                });
+            }
+            let outcome = match plan {
+                DeletePlan::Unchanged => return Ok(DeleteOutcome::Pending(old)),
+                DeletePlan::Remove => self
+                    .store
+                    .kv()
+                    .delete(key.clone(), Some(old_revision))
+                    .await
+                    .map(|_| DeleteOutcome::Deleted(old.clone())),
+                DeletePlan::Mark(obj) => {
+                    let bytes = self.encode(&*obj)?;
+                    self.store
+                        .kv()
+                        .update(key.clone(), bytes, old_revision)
+                        .await
+                        .map(|kv| DeleteOutcome::Pending(Self::with_revision(obj, kv.mod_revision)))
+                }
+            };
+            match outcome {
+                Ok(done) => return Ok(done),
+                Err(StoreError::Conflict {
+                    current_revision, ..
+                }) if attempts < MAX_UNCONDITIONAL_RETRIES => {
+                    self.store.wait_for(current_revision).await?;
+                }
+                Err(StoreError::NotFound { .. }) => return Err(self.not_found(name)),
+                Err(err) => return Err(status_of(err)),
+            }
+        }
+    }
+
+    /// Deletes every object a list would return; answers with what each delete left.
+    pub async fn delete_collection(
+        &self,
+        namespace: Option<&str>,
+        list: &ListParams,
+        params: &DeleteParams,
+    ) -> Result<ObjectList, Status> {
+        let listed = self
+            .list(
+                namespace,
+                &ListParams {
+                    limit: None,
+                    continue_token: None,
+                    ..list.clone()
+                },
+            )
+            .await?;
+        let mut items = Vec::with_capacity(listed.items.len());
+        for obj in listed.items {
+            let meta = obj.metadata();
+            let name = lifecycle::name_of(meta).to_owned();
+            let ns = meta.namespace.clone();
+            match self
+                .delete(ns.as_deref().or(namespace), &name, params)
+                .await
+            {
+                Ok(DeleteOutcome::Deleted(obj) | DeleteOutcome::Pending(obj)) => items.push(obj),
+                Err(status) if status.code == 404 => {}
+                Err(status) => return Err(status),
+            }
+        }
+        Ok(ObjectList {
+            resource_version: self.store.observed_revision().to_string(),
+            continue_token: None,
+            remaining_item_count: None,
+            items,
+        })
+    }
+
+    /// Reads a subresource: `status` (the object) or `scale`.
+    pub async fn get_subresource(
+        &self,
+        namespace: Option<&str>,
+        name: &str,
+        subresource: Subresource,
+    ) -> Result<ArcObject, Status> {
+        let obj = self.get(namespace, name, &GetParams::default()).await?;
+        match subresource {
+            Subresource::Status => Ok(obj),
+            Subresource::Scale => {
+                scale::scale_of(&self.kind, &*obj).map(|s| Arc::new(s) as ArcObject)
+            }
+            other => Err(Status::method_not_allowed().with_details(
+                orchestra_api::status::StatusDetails {
+                    name: other.as_str().to_owned(),
+                    ..Default::default()
+                },
+            )),
+        }
+    }
+
+    async fn replace_scale(
+        &self,
+        namespace: Option<&str>,
+        name: &str,
+        object: ArcObject,
+        params: &PostParams,
+    ) -> Result<ArcObject, Status> {
+        let scale = orchestra_api::object::downcast_arc::<
+            orchestra_api::k8s_openapi::api::autoscaling::v1::Scale,
+        >(object)
+        .map_err(|e| Status::bad_request(e.to_string()))?;
+        let replicas = scale.spec.as_ref().and_then(|s| s.replicas).unwrap_or(0);
+        let conditional = scale
+            .metadata
+            .resource_version
+            .as_deref()
+            .is_some_and(|rv| !rv.is_empty());
+        let kind = self.kind.clone();
+        let updated = self
+            .update_with(namespace, name, conditional, params.dry_run, |old| {
+                if conditional && scale.metadata.resource_version != old.metadata().resource_version {
+                    return Err(Status::conflict(
+                        &kind.group,
+                        &kind.plural,
+                        name,
+                        "the object has been modified; please apply your changes to the latest version and try again",
+                    ));
+                }
+                let new = scale::with_replicas(&kind, &**old, replicas)?;
+                Ok((new, UpdateTarget::Main))
+            })
+            .await?;
+        scale::scale_of(&self.kind, &*updated).map(|s| Arc::new(s) as ArcObject)
+    }
+}
+
+/// Registries of the kinds of a store, by kind.
+pub(crate) fn registry_for(store: &Store, kind: &ResourceKind) -> Result<Registry, Status> {
+    Registry::new(store, kind).ok_or_else(|| {
+        Status::not_found(&kind.group, &kind.plural, "").with_details(
+            orchestra_api::status::StatusDetails {
+                group: kind.group.to_string(),
+                kind: kind.plural.to_string(),
+                ..Default::default()
+            },
+        )
+    })
+}
+
+/// The cache key of an object (for callers outside the registry).
+pub fn key_of(kind: &ResourceKind, object: &dyn Object) -> String {
+    let meta = object.metadata();
+    object_key(
+        kind,
+        meta.namespace.as_deref().unwrap_or(""),
+        meta.name.as_deref().unwrap_or(""),
+    )
+}
