@@ -259,3 +259,67 @@ async fn waiting_for_a_revision_ends_when_it_is_applied() {
     assert!(waiter.await.unwrap());
     assert!(!c.wait_for_revision(10, Duration::from_millis(10)).await);
 }
+
+mod properties {
+    use super::*;
+    use proptest::prelude::*;
+    use std::collections::BTreeMap;
+
+    #[derive(Debug, Clone)]
+    enum Op {
+        Put { name: u8, app: u8, node: u8 },
+        Delete { name: u8 },
+    }
+
+    fn op() -> impl Strategy<Value = Op> {
+        prop_oneof![
+            3 => (0u8..8, 0u8..3, 0u8..3).prop_map(|(name, app, node)| Op::Put { name, app, node }),
+            1 => (0u8..8).prop_map(|name| Op::Delete { name }),
+        ]
+    }
+
+    const APPS: [&str; 3] = ["web", "db", "cache"];
+    const NODES: [&str; 3] = ["", "n1", "n2"];
+
+    proptest! {
+        #[test]
+        fn indexed_lists_equal_a_scan_of_the_current_objects(ops in proptest::collection::vec(op(), 1..60)) {
+            let c = cache(1000, 1000);
+            let mut model: BTreeMap<String, (usize, usize)> = BTreeMap::new();
+            for (revision, op) in (2..).zip(ops) {
+                match op {
+                    Op::Put { name, app, node } => {
+                        let name = format!("p{name}");
+                        c.apply(revision, &format!("default/{name}"),
+                            Some(pod(&name, APPS[app as usize], NODES[node as usize], revision)));
+                        model.insert(name, (app as usize, node as usize));
+                    }
+                    Op::Delete { name } => {
+                        let name = format!("p{name}");
+                        c.apply(revision, &format!("default/{name}"), None);
+                        model.remove(&name);
+                    }
+                }
+            }
+            for selector in ["app=web", "app in (db),app!=web", "app=cache"] {
+                let filter = Filter { labels: Some(selector.parse().unwrap()), ..Filter::default() };
+                let listed: Vec<String> = c.list(&filter, None, None).items.iter()
+                    .map(|o| o.metadata().name.clone().unwrap()).collect();
+                let parsed: LabelSelector = selector.parse().unwrap();
+                let expected: Vec<String> = model.iter()
+                    .filter(|(_, (app, _))| parsed.matches(&[("app".to_owned(), APPS[*app].to_owned())].into()))
+                    .map(|(n, _)| n.clone()).collect();
+                prop_assert_eq!(listed, expected, "selector {}", selector);
+            }
+            for node in ["n1", "n2"] {
+                let filter = Filter { fields: Some(format!("spec.nodeName={node}").parse().unwrap()), ..Filter::default() };
+                let listed: Vec<String> = c.list(&filter, None, None).items.iter()
+                    .map(|o| o.metadata().name.clone().unwrap()).collect();
+                let expected: Vec<String> = model.iter()
+                    .filter(|(_, (_, n))| NODES[*n] == node)
+                    .map(|(n, _)| n.clone()).collect();
+                prop_assert_eq!(listed, expected, "node {}", node);
+            }
+        }
+    }
+}

@@ -93,10 +93,16 @@ impl Index {
     }
 }
 
-/// All indexes of one cache.
+/// All indexes of one cache: the label index (every `key=value` label to the objects that
+/// carry it) and the named indexers.
 #[derive(Default)]
 pub(super) struct Indexes {
+    labels: HashMap<(String, String), BTreeSet<String>>,
     indexes: Vec<Index>,
+}
+
+fn labels_of(obj: &dyn Object) -> impl Iterator<Item = (&String, &String)> {
+    obj.metadata().labels.iter().flatten()
 }
 
 impl Indexes {
@@ -127,6 +133,10 @@ impl Indexes {
         &mut self,
         objects: impl Iterator<Item = (&'a String, &'a ArcObject)> + Clone,
     ) {
+        self.labels.clear();
+        for (key, obj) in objects.clone() {
+            self.insert_labels(key, &**obj);
+        }
         for index in &mut self.indexes {
             index.entries.clear();
             for (key, obj) in objects.clone() {
@@ -135,8 +145,39 @@ impl Indexes {
         }
     }
 
+    fn insert_labels(&mut self, key: &str, obj: &dyn Object) {
+        for (name, value) in labels_of(obj) {
+            self.labels
+                .entry((name.clone(), value.clone()))
+                .or_default()
+                .insert(key.to_owned());
+        }
+    }
+
+    fn remove_labels(&mut self, key: &str, obj: &dyn Object) {
+        for (name, value) in labels_of(obj) {
+            let entry = (name.clone(), value.clone());
+            if let Some(keys) = self.labels.get_mut(&entry) {
+                keys.remove(key);
+                if keys.is_empty() {
+                    self.labels.remove(&entry);
+                }
+            }
+        }
+    }
+
     /// Moves `key` from the values of `old` to those of `new`.
     pub(super) fn update(&mut self, key: &str, old: Option<&dyn Object>, new: Option<&dyn Object>) {
+        if old.and_then(|o| o.metadata().labels.as_ref())
+            != new.and_then(|n| n.metadata().labels.as_ref())
+        {
+            if let Some(old) = old {
+                self.remove_labels(key, old);
+            }
+            if let Some(new) = new {
+                self.insert_labels(key, new);
+            }
+        }
         for index in &mut self.indexes {
             if let Some(old) = old {
                 index.remove(key, old);
@@ -158,8 +199,35 @@ impl Indexes {
     }
 
     /// The keys that can match `filter`, sorted, when an index narrows them down (a field
-    /// selector requiring an exact value of an indexed field); `None` means "scan".
+    /// selector requiring an exact value of an indexed field, or a label selector requiring
+    /// an exact label); `None` means "scan". The smallest candidate set wins.
     pub(super) fn candidates(&self, filter: &Filter) -> Option<Vec<&String>> {
+        let by_field = self.field_candidates(filter);
+        let by_label = self.label_candidates(filter);
+        match (by_field, by_label) {
+            (Some(f), Some(l)) => Some(if f.len() <= l.len() { f } else { l }),
+            (f, l) => f.or(l),
+        }
+    }
+
+    fn label_candidates(&self, filter: &Filter) -> Option<Vec<&String>> {
+        let selector = filter.labels.as_ref()?;
+        selector
+            .requirements()
+            .iter()
+            .filter_map(|r| {
+                let value = selector.requires_exact_match(r.key())?;
+                Some(
+                    self.labels
+                        .get(&(r.key().to_owned(), value.to_owned()))
+                        .map(|keys| keys.iter().collect::<Vec<_>>())
+                        .unwrap_or_default(),
+                )
+            })
+            .min_by_key(Vec::len)
+    }
+
+    fn field_candidates(&self, filter: &Filter) -> Option<Vec<&String>> {
         let fields = filter.fields.as_ref()?;
         self.indexes.iter().find_map(|index| {
             let field = index.indexer.field.as_deref()?;
