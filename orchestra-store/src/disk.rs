@@ -46,6 +46,7 @@ mod writer;
 use std::fs::{File, OpenOptions, TryLockError};
 use std::ops::Bound;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Weak};
 use std::thread::JoinHandle;
 
@@ -120,6 +121,31 @@ impl Default for DiskOptions {
     }
 }
 
+/// Counters of the writer thread, for monitoring group commit.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct DiskStats {
+    /// Transactions committed (each one fsync).
+    pub commits: u64,
+    /// Operations those transactions carried (writes, refused writes and compactions).
+    pub operations: u64,
+}
+
+/// The writer's counters, shared with the store.
+#[derive(Debug, Default)]
+pub(crate) struct Counters {
+    commits: AtomicU64,
+    operations: AtomicU64,
+}
+
+impl Counters {
+    /// Records one commit of `operations` operations.
+    fn record(&self, operations: usize) {
+        self.commits.fetch_add(1, Ordering::Relaxed);
+        self.operations
+            .fetch_add(operations as u64, Ordering::Relaxed);
+    }
+}
+
 /// The embedded, durable [`KvStore`]; see the [module docs](self). Clones share the store,
 /// which closes when the last clone is dropped.
 #[derive(Clone, Debug)]
@@ -134,6 +160,7 @@ struct Shared {
     writer: Option<JoinHandle<()>>,
     db: Arc<Database>,
     log: Arc<EventLog>,
+    counters: Arc<Counters>,
     limits: Limits,
     dir: PathBuf,
     /// Held (locked) while the store is open; dropped after `db`.
@@ -211,9 +238,11 @@ impl DiskKv {
             }),
         ));
         let (sender, receiver) = mpsc::channel(options.max_group_writes.max(1) * 2);
+        let counters = Arc::new(Counters::default());
         let writer = Writer {
             db: db.clone(),
             log: log.clone(),
+            counters: counters.clone(),
             receiver,
             revision,
             compacted,
@@ -231,6 +260,7 @@ impl DiskKv {
                 writer: Some(writer),
                 db,
                 log,
+                counters,
                 limits: options.limits,
                 dir,
                 _lock: lock,
@@ -241,6 +271,15 @@ impl DiskKv {
     /// The data directory.
     pub fn dir(&self) -> &Path {
         &self.shared.dir
+    }
+
+    /// How many commits the writer made, and how many operations they carried: their ratio is
+    /// the average group size.
+    pub fn stats(&self) -> DiskStats {
+        DiskStats {
+            commits: self.shared.counters.commits.load(Ordering::Relaxed),
+            operations: self.shared.counters.operations.load(Ordering::Relaxed),
+        }
     }
 
     /// Hands `op` to the writer thread and waits until it is committed (or refused).
@@ -544,23 +583,39 @@ fn replay(
         if !key.starts_with(prefix) {
             continue;
         }
-        let prev = read_previous(&versions, key, revision)?;
-        let event = match read_version(&versions, key, revision)? {
-            Some(kv) => WatchEvent::Put { kv, prev },
-            None => WatchEvent::Delete {
-                prev: prev.ok_or_else(|| StoreError::Corrupt {
-                    key: Bytes::copy_from_slice(key),
-                    reason: format!("the deletion at revision {revision} has no previous version"),
-                })?,
+        match replay_one(&versions, key, revision) {
+            Ok(event) => batches.push(WatchBatch {
                 revision,
-            },
-        };
-        batches.push(WatchBatch {
-            revision,
-            events: vec![event],
-        });
+                events: vec![event],
+            }),
+            // Deliver what precedes an unreadable record first; the next read reports it.
+            Err(_) if !batches.is_empty() => {
+                next = revision;
+                break;
+            }
+            Err(error) => return Err(error),
+        }
     }
     Ok((batches, next))
+}
+
+/// The event of the write at `revision` to `key`.
+fn replay_one(
+    versions: &impl ReadableTable<(&'static [u8], i64), &'static [u8]>,
+    key: &[u8],
+    revision: Revision,
+) -> Result<WatchEvent> {
+    let prev = read_previous(versions, key, revision)?;
+    Ok(match read_version(versions, key, revision)? {
+        Some(kv) => WatchEvent::Put { kv, prev },
+        None => WatchEvent::Delete {
+            prev: prev.ok_or_else(|| StoreError::Corrupt {
+                key: Bytes::copy_from_slice(key),
+                reason: format!("the deletion at revision {revision} has no previous version"),
+            })?,
+            revision,
+        },
+    })
 }
 
 #[async_trait]

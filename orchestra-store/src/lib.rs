@@ -47,7 +47,7 @@ pub mod registry;
 pub mod store;
 pub mod watch_cache;
 
-pub use disk::{DiskKv, DiskOptions};
+pub use disk::{DiskKv, DiskOptions, DiskStats};
 pub use etcd::{EtcdKv, EtcdOptions};
 pub use kv::{
     DEFAULT_MAX_VALUE_SIZE, KeyValue, KvStore, Limits, RangeRequest, RangeResponse, Result,

@@ -396,3 +396,282 @@ impl KvStore for MemoryKv {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+
+    use futures::StreamExt;
+    use proptest::prelude::*;
+
+    use super::*;
+
+    /// Which `mod_revision` a conditional write expects.
+    #[derive(Clone, Debug)]
+    enum Expect {
+        /// The key's current one (0 if absent): the write should succeed if the key exists.
+        Current,
+        /// An arbitrary one: usually stale.
+        Other(Revision),
+    }
+
+    #[derive(Clone, Debug)]
+    enum Op {
+        Create(u8, u8),
+        Put(u8, u8),
+        Update(u8, u8, Expect),
+        Delete(u8, Option<Expect>),
+    }
+
+    fn expect() -> impl Strategy<Value = Expect> {
+        prop_oneof![Just(Expect::Current), (0i64..40).prop_map(Expect::Other)]
+    }
+
+    fn op() -> impl Strategy<Value = Op> {
+        let key = 0u8..4;
+        let value = 0u8..8;
+        prop_oneof![
+            (key.clone(), value.clone()).prop_map(|(k, v)| Op::Create(k, v)),
+            (key.clone(), value.clone()).prop_map(|(k, v)| Op::Put(k, v)),
+            (key.clone(), value, expect()).prop_map(|(k, v, e)| Op::Update(k, v, e)),
+            (key, proptest::option::of(expect())).prop_map(|(k, e)| Op::Delete(k, e)),
+        ]
+    }
+
+    fn key(k: u8) -> Bytes {
+        Bytes::from(format!("/p/{k}"))
+    }
+
+    fn value(v: u8) -> Bytes {
+        Bytes::from(format!("value-{v}"))
+    }
+
+    /// How a write failed, without the details.
+    #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+    enum Refusal {
+        AlreadyExists,
+        NotFound,
+        Conflict,
+    }
+
+    fn refusal(error: &StoreError) -> Refusal {
+        match error {
+            StoreError::AlreadyExists { .. } => Refusal::AlreadyExists,
+            StoreError::NotFound { .. } => Refusal::NotFound,
+            StoreError::Conflict { .. } => Refusal::Conflict,
+            other => panic!("unexpected error {other}"),
+        }
+    }
+
+    /// The obviously correct model: the whole state after every revision, and the events.
+    struct Model {
+        states: Vec<BTreeMap<Bytes, KeyValue>>,
+        events: Vec<WatchEvent>,
+    }
+
+    impl Model {
+        fn new() -> Self {
+            // Revision 0 and the initial revision 1 are both empty.
+            Model {
+                states: vec![BTreeMap::new(), BTreeMap::new()],
+                events: Vec::new(),
+            }
+        }
+
+        fn revision(&self) -> Revision {
+            self.states.len() as Revision - 1
+        }
+
+        fn expected(&self, k: u8, expect: &Expect) -> Revision {
+            match expect {
+                Expect::Current => self.current(k).map_or(0, |kv| kv.mod_revision),
+                Expect::Other(revision) => *revision,
+            }
+        }
+
+        fn current(&self, k: u8) -> Option<&KeyValue> {
+            self.states.last().and_then(|state| state.get(&key(k)))
+        }
+
+        fn apply(&mut self, op: &Op) -> std::result::Result<KeyValue, Refusal> {
+            let (k, new_value) = match op {
+                Op::Create(k, v) | Op::Put(k, v) | Op::Update(k, v, _) => (*k, Some(*v)),
+                Op::Delete(k, _) => (*k, None),
+            };
+            let current = self.current(k).cloned();
+            let refused = match (op, &current) {
+                (Op::Create(..), Some(_)) => Some(Refusal::AlreadyExists),
+                (Op::Update(..) | Op::Delete(..), None) => Some(Refusal::NotFound),
+                (Op::Update(_, _, expect) | Op::Delete(_, Some(expect)), Some(current))
+                    if current.mod_revision != self.expected(k, expect) =>
+                {
+                    Some(Refusal::Conflict)
+                }
+                _ => None,
+            };
+            if let Some(refused) = refused {
+                return Err(refused);
+            }
+            let revision = self.revision() + 1;
+            let mut state = self.states.last().cloned().unwrap_or_default();
+            let result = match new_value {
+                Some(v) => {
+                    let kv = KeyValue {
+                        key: key(k),
+                        value: value(v),
+                        create_revision: current.as_ref().map_or(revision, |c| c.create_revision),
+                        mod_revision: revision,
+                        version: current.as_ref().map_or(1, |c| c.version + 1),
+                    };
+                    state.insert(key(k), kv.clone());
+                    self.events.push(WatchEvent::Put {
+                        kv: kv.clone(),
+                        prev: current,
+                    });
+                    kv
+                }
+                None => {
+                    let prev = current.ok_or(Refusal::NotFound)?;
+                    state.remove(&key(k));
+                    self.events.push(WatchEvent::Delete {
+                        prev: prev.clone(),
+                        revision,
+                    });
+                    prev
+                }
+            };
+            self.states.push(state);
+            Ok(result)
+        }
+    }
+
+    async fn run(store: &MemoryKv, op: &Op, model: &Model) -> Result<KeyValue> {
+        match op {
+            Op::Create(k, v) => store.create(key(*k), value(*v)).await,
+            Op::Put(k, v) => store.put(key(*k), value(*v)).await,
+            Op::Update(k, v, e) => {
+                store
+                    .update(key(*k), value(*v), model.expected(*k, e))
+                    .await
+            }
+            Op::Delete(k, e) => {
+                let expected = e.as_ref().map(|e| model.expected(*k, e));
+                store.delete(key(*k), expected).await
+            }
+        }
+    }
+
+    fn block_on<T>(future: impl std::future::Future<Output = T>) -> T {
+        tokio::runtime::Builder::new_current_thread()
+            .build()
+            .expect("runtime")
+            .block_on(future)
+    }
+
+    proptest! {
+        /// Every answer, every past state and the automatic compaction agree with the model.
+        #[test]
+        fn random_operations_agree_with_a_model_at_every_revision(
+            ops in proptest::collection::vec(op(), 1..60),
+            history in 4i64..40,
+        ) {
+            block_on(async {
+                let store = MemoryKv::with_options(MemoryOptions {
+                    history_revisions: Some(history),
+                    ..MemoryOptions::default()
+                });
+                let mut model = Model::new();
+                let mut compacted = 0;
+                for op in &ops {
+                    let answer = run(&store, op, &model).await;
+                    let expected = model.apply(op);
+                    prop_assert_eq!(answer.as_ref().map_err(refusal), expected.as_ref().map_err(|r| *r), "{:?}", op);
+                    let revision = model.revision();
+                    if revision - compacted > history + history / 8 {
+                        compacted = revision - history;
+                    }
+                }
+                prop_assert_eq!(store.current_revision().await?, model.revision());
+                for revision in 1..=model.revision() {
+                    let listed = store.range(RangeRequest::prefix("/p/").at_revision(revision)).await;
+                    if revision < compacted {
+                        prop_assert!(matches!(listed, Err(StoreError::Compacted { .. })), "{listed:?}");
+                    } else {
+                        let expected: Vec<KeyValue> = model.states[revision as usize].values().cloned().collect();
+                        prop_assert_eq!(listed?.kvs, expected, "at revision {}", revision);
+                    }
+                }
+                Ok(())
+            })?;
+        }
+
+        /// A watch from any retained revision replays exactly the committed sequence.
+        #[test]
+        fn watch_replays_exactly_the_committed_sequence(
+            ops in proptest::collection::vec(op(), 1..60),
+            start in 0usize..60,
+        ) {
+            block_on(async {
+                let store = MemoryKv::new();
+                let mut model = Model::new();
+                for op in &ops {
+                    let _ = run(&store, op, &model).await;
+                    let _ = model.apply(op);
+                }
+                let start = start.min(model.events.len());
+                let from = model.events.get(start).map_or(model.revision() + 1, WatchEvent::revision);
+                let mut watch = store.watch(WatchRequest::prefix("/p/").from_revision(from)).await?;
+                // A sentinel ends the replay: everything before it must be the model's suffix.
+                let sentinel = store.put(Bytes::from("/p/~end"), Bytes::new()).await?;
+                let mut replayed = Vec::new();
+                while let Some(batch) = watch.next().await {
+                    let batch = batch?;
+                    if batch.revision == sentinel.mod_revision {
+                        break;
+                    }
+                    replayed.extend(batch.events);
+                }
+                prop_assert_eq!(&replayed[..], &model.events[start..]);
+                Ok(())
+            })?;
+        }
+    }
+
+    #[tokio::test]
+    async fn a_watcher_that_falls_behind_the_history_gets_compacted() {
+        let store = MemoryKv::with_options(MemoryOptions {
+            history_revisions: Some(8),
+            ..MemoryOptions::default()
+        });
+        let first = store.put(key(0), value(0)).await.expect("put");
+        let mut watch = store
+            .watch(WatchRequest::prefix("/p/").from_revision(first.mod_revision))
+            .await
+            .expect("watch");
+        for v in 1..40 {
+            store.put(key(0), value(v)).await.expect("put");
+        }
+        match watch.next().await {
+            Some(Err(StoreError::Compacted {
+                requested,
+                compacted,
+            })) => {
+                assert_eq!(requested, first.mod_revision);
+                assert!(compacted >= first.mod_revision);
+            }
+            other => panic!("a watcher left behind must learn it, got {other:?}"),
+        }
+        assert!(watch.next().await.is_none(), "and its watch ends");
+    }
+
+    #[tokio::test]
+    async fn watches_end_when_the_store_is_dropped() {
+        let store = MemoryKv::new();
+        let mut watch = store.watch(WatchRequest::prefix("")).await.expect("watch");
+        drop(store);
+        assert!(matches!(
+            watch.next().await,
+            Some(Err(StoreError::Unavailable { .. }))
+        ));
+    }
+}

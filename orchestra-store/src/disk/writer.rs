@@ -17,7 +17,7 @@ use super::codec::{
     Latest, TOMBSTONE_RECORD, Version, decode_latest, decode_version, encode_counter,
     encode_latest, encode_value,
 };
-use super::{Context, LATEST, META, META_COMPACTED, META_REVISION, REVISIONS, VERSIONS};
+use super::{Context, Counters, LATEST, META, META_COMPACTED, META_REVISION, REVISIONS, VERSIONS};
 use crate::event_log::EventLog;
 use crate::kv::{KeyValue, Precondition, Result, Revision, StoreError, WatchBatch, WatchEvent};
 
@@ -72,6 +72,7 @@ pub(super) struct Pending {
 pub(super) struct Writer {
     pub(super) db: Arc<Database>,
     pub(super) log: Arc<EventLog>,
+    pub(super) counters: Arc<Counters>,
     pub(super) receiver: mpsc::Receiver<Pending>,
     pub(super) revision: Revision,
     pub(super) compacted: Revision,
@@ -133,6 +134,7 @@ impl Writer {
             });
         match outcome {
             Ok(applied) => {
+                self.counters.record(replies.len());
                 // On disk now: let watchers see the group, then acknowledge it.
                 if let Some(compacted) = applied.compacted {
                     self.log.trim_through(compacted);
