@@ -237,10 +237,6 @@ impl FieldSelector {
     /// Checks that every field of this selector can be selected on `kind`, answering as the
     /// Kubernetes API server does otherwise: 400 `BadRequest`, `field label not supported:
     /// <field>` (for the first such field).
-    #[allow(
-        clippy::result_large_err,
-        reason = "`Status` is the error type of every Orchestra API; its size is status.rs's concern"
-    )]
     pub fn validate_for(&self, kind: &ResourceKind) -> Result<(), Status> {
         match self
             .requirements

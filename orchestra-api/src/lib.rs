@@ -10,10 +10,24 @@
 //! speaks the same language as the API server.
 //!
 //! ```
-//! use orchestra_api::kinds::Served;
+//! use orchestra_api::{defaulting, kinds::Served, validation, LabelSelector, Quantity};
 //! use k8s_openapi::api::core::v1::Pod;
+//!
+//! let mut pod: Pod = serde_json::from_value(serde_json::json!({
+//!     "apiVersion": "v1", "kind": "Pod",
+//!     "metadata": {"name": "web", "namespace": "default", "labels": {"app": "web"}},
+//!     "spec": {"containers": [{"name": "nginx", "image": "nginx:1.27",
+//!              "resources": {"requests": {"cpu": "250m", "memory": "64Mi"}}}]}
+//! })).unwrap();
+//! defaulting::default_object(&mut pod);
+//! assert_eq!(pod.spec.as_ref().unwrap().restart_policy.as_deref(), Some("Always"));
+//! assert!(validation::validate_create(&pod).is_empty());
+//!
+//! let selector: LabelSelector = "app in (web,api),tier!=db".parse().unwrap();
+//! assert!(selector.matches(pod.metadata.labels.as_ref().unwrap()));
+//! assert_eq!("250m".parse::<Quantity>().unwrap().milli_value(), 250);
 //! assert_eq!(Pod::resource_kind().plural, "pods");
-//! //! ```
+//! ```
 
 pub mod api;
 pub mod client;

@@ -6,3 +6,5 @@
 //!
 //! The server arrives with the API-server issue; this crate currently only fixes its place in
 //! the workspace.
+
+pub mod rest;

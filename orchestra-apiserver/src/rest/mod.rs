@@ -1,0 +1,448 @@
+//! The Kubernetes REST surface: every served kind on Kubernetes' paths, with discovery,
+//! list/watch streaming, patches, subresources and `Table` output, in front of any
+//! `orchestra_api::Client` (in the all-in-one server, the store's `LocalClient`).
+//!
+//! ```no_run
+//! # async fn demo(client: std::sync::Arc<dyn orchestra_api::Client>) {
+//! use std::sync::Arc;
+//! use orchestra_apiserver::rest::{router, RestState};
+//! let app: axum::Router = router(Arc::new(RestState::new(client, "127.0.0.1:6443")));
+//! # }
+//! ```
+
+pub mod body;
+pub mod discovery;
+pub mod params;
+pub mod path;
+pub mod response;
+pub mod table;
+
+use std::sync::Arc;
+
+use axum::body::{Body, Bytes};
+use axum::extract::{Request, State};
+use axum::http::{Method, StatusCode, header};
+use axum::response::Response;
+use axum::routing::get;
+use axum::Router;
+use futures::StreamExt;
+use k8s_openapi::api::autoscaling::v1::Scale;
+use k8s_openapi::api::core::v1::Binding;
+use k8s_openapi::api::policy::v1::Eviction;
+use orchestra_api::{
+    ArcObject, Client, DeleteOutcome, DeleteParams, FieldValidation, GetParams, Patch,
+    Preconditions, ResourceKind, Status, Subresource, WatchEvent, kinds,
+};
+use serde_json::Value;
+
+use body::{BodyFormat, MAX_BODY_BYTES};
+use params::Query;
+use path::{ApiPath, ResourcePath};
+use response::{
+    Rendering, json_response, list_response, object_response, status_response, stream_response,
+    value_response,
+};
+
+/// What the REST handlers serve from.
+pub struct RestState {
+    client: Arc<dyn Client>,
+    server_address: String,
+}
+
+impl RestState {
+    /// Handlers over `client`, advertising `server_address` in discovery.
+    pub fn new(client: Arc<dyn Client>, server_address: impl Into<String>) -> Self {
+        Self {
+            client,
+            server_address: server_address.into(),
+        }
+    }
+}
+
+/// The version this server reports: the Kubernetes version whose API it serves.
+pub fn version_info() -> Value {
+    serde_json::json!({
+        "major": "1",
+        "minor": "33",
+        "gitVersion": concat!("v1.33.0-orchestra.", env!("CARGO_PKG_VERSION")),
+        "gitCommit": "",
+        "gitTreeState": "clean",
+        "buildDate": "1970-01-01T00:00:00Z",
+        "goVersion": "n/a",
+        "compiler": "rustc",
+        "platform": format!("{}/{}", std::env::consts::OS, std::env::consts::ARCH),
+    })
+}
+
+/// The router serving the Kubernetes API under `/api` and `/apis`, plus `/version` and the
+/// health endpoints.
+pub fn router(state: Arc<RestState>) -> Router {
+    Router::new()
+        .route("/version", get(|| async { axum::Json(version_info()) }))
+        .route("/readyz", get(|| async { "ok" }))
+        .route("/livez", get(|| async { "ok" }))
+        .route("/healthz", get(|| async { "ok" }))
+        .fallback(dispatch)
+        .with_state(state)
+}
+
+/// Kubernetes' answer for a path that addresses nothing.
+fn not_found_path(path: &str) -> Status {
+    tracing::debug!(path, "no such API path");
+    Status::failure(
+        orchestra_api::StatusReason::NotFound,
+        "the server could not find the requested resource",
+    )
+    .with_details(orchestra_api::status::StatusDetails::default())
+}
+
+async fn dispatch(State(state): State<Arc<RestState>>, request: Request) -> Response {
+    match handle(&state, request).await {
+        Ok(response) => response,
+        Err(status) => status_response(&status),
+    }
+}
+
+/// Everything a handler needs from the request.
+struct Call {
+    method: Method,
+    query: Query,
+    content_type: Option<String>,
+    rendering: Rendering,
+    body: Bytes,
+}
+
+async fn handle(state: &RestState, request: Request) -> Result<Response, Status> {
+    let (parts, body) = request.into_parts();
+    let path = parts.uri.path().to_owned();
+    let query = Query::parse(parts.uri.query());
+    let header_text = |name| {
+        parts
+            .headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned)
+    };
+    let rendering = Rendering::from_request(
+        header_text(header::ACCEPT).as_deref(),
+        query.get("includeObject"),
+        query.pretty(),
+    );
+    let body = axum::body::to_bytes(body, MAX_BODY_BYTES + 1)
+        .await
+        .map_err(|_| Status::request_entity_too_large(MAX_BODY_BYTES))?;
+    if body.len() > MAX_BODY_BYTES {
+        return Err(Status::request_entity_too_large(MAX_BODY_BYTES));
+    }
+    let call = Call {
+        method: parts.method.clone(),
+        query,
+        content_type: header_text(header::CONTENT_TYPE),
+        rendering,
+        body,
+    };
+    let parsed = path::parse(&path).map_err(|_| not_found_path(&path))?;
+    let get_only = |response: Response| {
+        if call.method == Method::GET {
+            Ok(response)
+        } else {
+            Err(Status::method_not_allowed())
+        }
+    };
+    match parsed {
+        ApiPath::LegacyRoot => get_only(value_response(
+            StatusCode::OK,
+            &discovery::legacy_versions(&state.server_address),
+            call.rendering,
+        )),
+        ApiPath::GroupsRoot => get_only(value_response(
+            StatusCode::OK,
+            &discovery::group_list(),
+            call.rendering,
+        )),
+        ApiPath::Group(group) => {
+            let found = discovery::group(&group).ok_or_else(|| not_found_path(&path))?;
+            get_only(value_response(StatusCode::OK, &found, call.rendering))
+        }
+        ApiPath::GroupVersion { group, version } => {
+            let found =
+                discovery::resource_list(&group, &version).ok_or_else(|| not_found_path(&path))?;
+            get_only(value_response(StatusCode::OK, &found, call.rendering))
+        }
+        ApiPath::Resource(resource) => resource_call(state, resource, call).await,
+    }
+}
+
+fn subresource_of(name: &str) -> Option<Subresource> {
+    match name {
+        "status" => Some(Subresource::Status),
+        "scale" => Some(Subresource::Scale),
+        "binding" => Some(Subresource::Binding),
+        "eviction" => Some(Subresource::Eviction),
+        _ => None,
+    }
+}
+
+/// The field validation a write gets: Kubernetes' server default is `Warn`; kubectl asks
+/// for `Strict` explicitly.
+fn field_validation(params: Option<FieldValidation>) -> FieldValidation {
+    params.unwrap_or(FieldValidation::Warn)
+}
+
+async fn resource_call(state: &RestState, r: ResourcePath, call: Call) -> Result<Response, Status> {
+    let kind: &'static ResourceKind = r.kind;
+    let ns = r.namespace.as_deref();
+    let client = &state.client;
+    let sub = match r.subresource.as_deref() {
+        None => None,
+        Some(name) => match (kind.subresource(name), subresource_of(name)) {
+            (Some(_), Some(sub)) => Some(sub),
+            _ => {
+                return Err(Status::not_found(&kind.group, &format!("{}/{name}", kind.plural), r.name.as_deref().unwrap_or("")));
+            }
+        },
+    };
+    let rendering = call.rendering;
+    match (call.method.clone(), r.name.as_deref(), sub) {
+        // Collections.
+        (Method::GET, None, None) => {
+            if call.query.is_watch()? {
+                let params = call.query.watch_params()?;
+                let stream = client.watch(kind, ns, &params).await?;
+                return Ok(watch_response(kind, stream, rendering));
+            }
+            let list = client.list(kind, ns, &call.query.list_params()?).await?;
+            Ok(list_response(kind, &list, rendering))
+        }
+        (Method::POST, None, None) => {
+            let params = call.query.post_params()?;
+            let decoded = body::decode_object(
+                kind,
+                &call.body,
+                BodyFormat::of(call.content_type.as_deref())?,
+                field_validation(params.field_validation),
+            )?;
+            if kind.is_namespaced() {
+                let target = ns
+                    .map(str::to_owned)
+                    .or_else(|| decoded.value.metadata().namespace.clone())
+                    .unwrap_or_else(|| "default".to_owned());
+                ensure_namespace_accepts(client.as_ref(), &target).await?;
+            }
+            let created = client.create(kind, ns, Arc::from(decoded.value), &params).await?;
+            Ok(object_response(StatusCode::CREATED, kind, &created, rendering, &decoded.warnings))
+        }
+        (Method::DELETE, None, None) => {
+            let params = delete_params(&call)?;
+            let list = call.query.list_params()?;
+            let deleted = client.delete_collection(kind, ns, &list, &params).await?;
+            Ok(list_response(kind, &deleted, rendering))
+        }
+        // One object.
+        (Method::GET, Some(name), None) => {
+            if call.query.is_watch()? {
+                let mut params = call.query.watch_params()?;
+                let by_name = format!("metadata.name={name}");
+                params.field_selector = Some(match params.field_selector.take() {
+                    Some(f) if !f.is_empty() => format!("{f},{by_name}"),
+                    _ => by_name,
+                });
+                let stream = client.watch(kind, ns, &params).await?;
+                return Ok(watch_response(kind, stream, rendering));
+            }
+            let obj = client.get(kind, ns, name, &call.query.get_params()).await?;
+            Ok(object_response(StatusCode::OK, kind, &obj, rendering, &[]))
+        }
+        (Method::PUT, Some(name), None | Some(Subresource::Status)) => {
+            let params = call.query.post_params()?;
+            let decoded = body::decode_object(
+                kind,
+                &call.body,
+                BodyFormat::of(call.content_type.as_deref())?,
+                field_validation(params.field_validation),
+            )?;
+            let updated = client
+                .replace(kind, ns, name, sub, Arc::from(decoded.value), &params)
+                .await?;
+            Ok(object_response(StatusCode::OK, kind, &updated, rendering, &decoded.warnings))
+        }
+        (Method::PATCH, Some(name), None | Some(Subresource::Status)) => {
+            let patch = patch_of(&call)?;
+            let params = call.query.patch_params()?;
+            let patched = client.patch(kind, ns, name, sub, &patch, &params).await?;
+            Ok(object_response(StatusCode::OK, kind, &patched, rendering, &[]))
+        }
+        (Method::DELETE, Some(name), None) => {
+            let params = delete_params(&call)?;
+            let outcome = client.delete(kind, ns, name, &params).await?;
+            let (code, obj) = match outcome {
+                DeleteOutcome::Deleted(obj) => (StatusCode::OK, obj),
+                DeleteOutcome::Pending(obj) => (StatusCode::OK, obj),
+            };
+            Ok(object_response(code, kind, &obj, rendering, &[]))
+        }
+        // Subresources.
+        (Method::GET, Some(name), Some(sub @ (Subresource::Status | Subresource::Scale))) => {
+            let obj = client.get_subresource(kind, ns, name, sub).await?;
+            Ok(object_response(StatusCode::OK, kind, &obj, rendering, &[]))
+        }
+        (Method::PUT, Some(name), Some(Subresource::Scale)) => {
+            let scale: Scale = decode_json(&call.body)?;
+            let params = call.query.post_params()?;
+            let obj = client
+                .replace(kind, ns, name, Some(Subresource::Scale), Arc::new(scale), &params)
+                .await?;
+            Ok(object_response(StatusCode::OK, kind, &obj, rendering, &[]))
+        }
+        (Method::POST, Some(name), Some(Subresource::Binding)) => {
+            let binding: Binding = decode_json(&call.body)?;
+            let params = call.query.post_params()?;
+            client
+                .create_subresource(kind, ns, name, Subresource::Binding, Arc::new(binding) as ArcObject, &params)
+                .await?;
+            Ok(value_response(StatusCode::CREATED, &Status::success(None), rendering))
+        }
+        (Method::POST, Some(name), Some(Subresource::Eviction)) => {
+            let eviction: Eviction = decode_json(&call.body)?;
+            let params = call.query.post_params()?;
+            client
+                .create_subresource(kind, ns, name, Subresource::Eviction, Arc::new(eviction) as ArcObject, &params)
+                .await?;
+            Ok(value_response(StatusCode::CREATED, &Status::success(None), rendering))
+        }
+        _ => Err(Status::method_not_allowed()),
+    }
+}
+
+fn decode_json<T: serde::de::DeserializeOwned>(bytes: &[u8]) -> Result<T, Status> {
+    serde_json::from_slice(bytes)
+        .map_err(|e| Status::bad_request(format!("the request body cannot be decoded: {e}")))
+}
+
+/// Kubernetes' NamespaceLifecycle admission: objects may only be created in a namespace
+/// that exists and is not terminating.
+async fn ensure_namespace_accepts(client: &dyn Client, namespace: &str) -> Result<(), Status> {
+    let ns = client
+        .get(&kinds::NAMESPACES, None, namespace, &GetParams::default())
+        .await?;
+    if ns.metadata().deletion_timestamp.is_some() {
+        return Err(Status::forbidden(
+            "",
+            "namespaces",
+            namespace,
+            format!("unable to create new content in namespace {namespace} because it is being terminated"),
+        ));
+    }
+    Ok(())
+}
+
+/// Delete parameters from the query and a `DeleteOptions` body.
+fn delete_params(call: &Call) -> Result<DeleteParams, Status> {
+    let mut params = call.query.delete_params()?;
+    if call.body.iter().all(u8::is_ascii_whitespace) {
+        return Ok(params);
+    }
+    let options: Value = serde_json::from_slice(&call.body)
+        .map_err(|e| Status::bad_request(format!("the DeleteOptions body cannot be decoded: {e}")))?;
+    if let Some(grace) = options.get("gracePeriodSeconds").and_then(Value::as_i64) {
+        params.grace_period_seconds = Some(grace);
+    }
+    if let Some(policy) = options.get("propagationPolicy").and_then(Value::as_str) {
+        params.propagation_policy = Some(params::parse_propagation(policy)?);
+    }
+    if options.get("orphanDependents").and_then(Value::as_bool) == Some(true) {
+        params.propagation_policy = Some(orchestra_api::PropagationPolicy::Orphan);
+    }
+    if let Some(dry) = options.get("dryRun").and_then(Value::as_array) {
+        params.dry_run = dry.iter().any(|d| d == "All");
+    }
+    if let Some(pre) = options.get("preconditions").filter(|p| p.is_object()) {
+        params.preconditions = Some(Preconditions {
+            uid: pre.get("uid").and_then(Value::as_str).map(str::to_owned),
+            resource_version: pre.get("resourceVersion").and_then(Value::as_str).map(str::to_owned),
+        });
+    }
+    Ok(params)
+}
+
+/// The patch a PATCH request carries, by its content type.
+fn patch_of(call: &Call) -> Result<Patch, Status> {
+    let media = call
+        .content_type
+        .as_deref()
+        .unwrap_or("")
+        .split(';')
+        .next()
+        .unwrap_or("")
+        .trim()
+        .to_owned();
+    let format = BodyFormat::of(Some(&media))?;
+    let (value, _) = body::parse_value(&call.body, format)?;
+    match media.as_str() {
+        "application/merge-patch+json" => Ok(Patch::Merge(value)),
+        "application/json-patch+json" => Ok(Patch::Json(value)),
+        "application/strategic-merge-patch+json" => Ok(Patch::Strategic(value)),
+        "application/apply-patch+yaml" => Ok(Patch::Apply(value)),
+        other => Err(Status::unsupported_media_type(other)),
+    }
+}
+
+/// A watch as a chunked stream of newline-delimited watch events.
+fn watch_response(
+    kind: &'static ResourceKind,
+    stream: orchestra_api::WatchStream,
+    rendering: Rendering,
+) -> Response {
+    let lines = stream.map(move |event| {
+        let encoded = encode_event(kind, event, rendering);
+        Ok::<Bytes, std::convert::Infallible>(Bytes::from(encoded))
+    });
+    stream_response(Body::from_stream(lines))
+}
+
+fn encode_event(kind: &ResourceKind, event: WatchEvent<ArcObject>, rendering: Rendering) -> Vec<u8> {
+    let (kind_name, object) = match event {
+        WatchEvent::Added(o) => ("ADDED", Some(o)),
+        WatchEvent::Modified(o) => ("MODIFIED", Some(o)),
+        WatchEvent::Deleted(o) => ("DELETED", Some(o)),
+        WatchEvent::Bookmark(b) => {
+            let value = serde_json::json!({"type": "BOOKMARK", "object": b});
+            return line(&value);
+        }
+        WatchEvent::Error(status) => {
+            let value = serde_json::json!({"type": "ERROR", "object": status});
+            return line(&value);
+        }
+    };
+    let Some(object) = object else {
+        return Vec::new();
+    };
+    let encoded = if rendering.as_table {
+        let rv = object.metadata().resource_version.clone().unwrap_or_default();
+        Ok(table::table(kind, std::slice::from_ref(&object), &rv, None, rendering.include))
+    } else {
+        object.to_value()
+    };
+    match encoded {
+        Ok(value) => line(&serde_json::json!({"type": kind_name, "object": value})),
+        Err(e) => line(&serde_json::json!({
+            "type": "ERROR",
+            "object": Status::internal(format!("cannot encode the object: {e}")),
+        })),
+    }
+}
+
+fn line(value: &Value) -> Vec<u8> {
+    let mut out = serde_json::to_vec(value).unwrap_or_default();
+    out.push(b'\n');
+    out
+}
+
+/// A 404 body for paths outside the API, as JSON.
+pub fn not_found_response(path: &str) -> Response {
+    json_response(
+        StatusCode::NOT_FOUND,
+        serde_json::to_vec(&not_found_path(path)).unwrap_or_default(),
+        &[],
+    )
+}

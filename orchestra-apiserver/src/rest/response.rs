@@ -1,0 +1,164 @@
+//! Responses: objects, lists, tables and `Status` errors in Kubernetes' wire format.
+
+use axum::body::Body;
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use orchestra_api::{ArcObject, ObjectList, ResourceKind, Status};
+
+use super::table::{IncludeObject, table};
+
+/// How a response should be rendered, from the request's `Accept` and query.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Rendering {
+    /// `Accept: application/json;as=Table;g=meta.k8s.io;v=v1`.
+    pub as_table: bool,
+    /// `includeObject` for tables.
+    pub include: IncludeObject,
+    /// `pretty=true`.
+    pub pretty: bool,
+}
+
+impl Rendering {
+    /// Reads the rendering a request asks for.
+    pub fn from_request(accept: Option<&str>, include: Option<&str>, pretty: bool) -> Self {
+        let as_table = accept.is_some_and(|a| {
+            a.split(',').any(|media| {
+                let params: Vec<&str> = media.split(';').map(str::trim).collect();
+                params.contains(&"as=Table") && params.contains(&"g=meta.k8s.io")
+            })
+        });
+        let include = match include {
+            Some("None") => IncludeObject::None,
+            Some("Object") => IncludeObject::Object,
+            _ => IncludeObject::Metadata,
+        };
+        Self {
+            as_table,
+            include,
+            pretty,
+        }
+    }
+}
+
+/// A JSON response with the given status code.
+pub fn json_response(code: StatusCode, body: Vec<u8>, warnings: &[String]) -> Response {
+    let mut response = (code, body).into_response();
+    let headers = response.headers_mut();
+    headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    for warning in warnings {
+        let text = format!("299 - {:?}", warning);
+        if let Ok(value) = HeaderValue::from_str(&text) {
+            headers.append(header::WARNING, value);
+        }
+    }
+    response
+}
+
+fn maybe_pretty(value: &serde_json::Value, pretty: bool) -> Vec<u8> {
+    let encoded = if pretty {
+        serde_json::to_vec_pretty(value)
+    } else {
+        serde_json::to_vec(value)
+    };
+    encoded.unwrap_or_default()
+}
+
+/// A `Status` error response.
+pub fn status_response(status: &Status) -> Response {
+    let code = StatusCode::from_u16(status.code).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    let body = serde_json::to_vec(status).unwrap_or_default();
+    json_response(code, body, &[])
+}
+
+/// Any serializable value as a JSON response.
+pub fn value_response(code: StatusCode, value: &impl serde::Serialize, rendering: Rendering) -> Response {
+    match serde_json::to_value(value) {
+        Ok(value) => json_response(code, maybe_pretty(&value, rendering.pretty), &[]),
+        Err(e) => status_response(&Status::internal(format!("cannot encode the response: {e}"))),
+    }
+}
+
+/// One object (or a one-row table).
+pub fn object_response(
+    code: StatusCode,
+    kind: &ResourceKind,
+    object: &ArcObject,
+    rendering: Rendering,
+    warnings: &[String],
+) -> Response {
+    if rendering.as_table {
+        let rv = object.metadata().resource_version.clone().unwrap_or_default();
+        let t = table(kind, std::slice::from_ref(object), &rv, None, rendering.include);
+        return json_response(code, maybe_pretty(&t, rendering.pretty), warnings);
+    }
+    let body = if rendering.pretty {
+        object.to_value().map(|v| maybe_pretty(&v, true))
+    } else {
+        object.to_json()
+    };
+    match body {
+        Ok(body) => json_response(code, body, warnings),
+        Err(e) => status_response(&Status::internal(format!("cannot encode the object: {e}"))),
+    }
+}
+
+/// A list (`PodList`, …) or a table of its items.
+pub fn list_response(kind: &ResourceKind, list: &ObjectList, rendering: Rendering) -> Response {
+    if rendering.as_table {
+        let t = table(
+            kind,
+            &list.items,
+            &list.resource_version,
+            list.continue_token.as_deref(),
+            rendering.include,
+        );
+        return json_response(StatusCode::OK, maybe_pretty(&t, rendering.pretty), &[]);
+    }
+    let mut metadata = serde_json::json!({ "resourceVersion": list.resource_version });
+    if let Some(token) = &list.continue_token {
+        metadata["continue"] = serde_json::Value::from(token.as_str());
+    }
+    if let Some(remaining) = list.remaining_item_count {
+        metadata["remainingItemCount"] = serde_json::Value::from(remaining);
+    }
+    if rendering.pretty {
+        let items: Vec<serde_json::Value> =
+            list.items.iter().filter_map(|o| o.to_value().ok()).collect();
+        let value = serde_json::json!({
+            "kind": kind.list_kind, "apiVersion": kind.api_version(),
+            "metadata": metadata, "items": items,
+        });
+        return json_response(StatusCode::OK, maybe_pretty(&value, true), &[]);
+    }
+    // Each item is encoded once and spliced in, without an intermediate value.
+    let mut body = Vec::with_capacity(64 + list.items.len() * 1024);
+    body.extend_from_slice(b"{\"kind\":");
+    body.extend_from_slice(&serde_json::to_vec(kind.list_kind.as_ref()).unwrap_or_default());
+    body.extend_from_slice(b",\"apiVersion\":");
+    body.extend_from_slice(&serde_json::to_vec(&kind.api_version()).unwrap_or_default());
+    body.extend_from_slice(b",\"metadata\":");
+    body.extend_from_slice(&serde_json::to_vec(&metadata).unwrap_or_default());
+    body.extend_from_slice(b",\"items\":[");
+    for (i, item) in list.items.iter().enumerate() {
+        if i > 0 {
+            body.push(b',');
+        }
+        match item.to_json() {
+            Ok(json) => body.extend_from_slice(&json),
+            Err(e) => {
+                return status_response(&Status::internal(format!("cannot encode an item: {e}")));
+            }
+        }
+    }
+    body.extend_from_slice(b"]}");
+    json_response(StatusCode::OK, body, &[])
+}
+
+/// A streaming response (watch).
+pub fn stream_response(body: Body) -> Response {
+    let mut response = Response::new(body);
+    response
+        .headers_mut()
+        .insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    response
+}
