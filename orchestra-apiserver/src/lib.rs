@@ -7,4 +7,13 @@
 //! The server arrives with the API-server issue; this crate currently only fixes its place in
 //! the workspace.
 
+pub mod bootstrap;
 pub mod rest;
+
+pub mod patch;
+
+pub mod authn;
+pub mod data_dir;
+pub mod kubeconfig;
+pub mod pki;
+pub mod serve;
