@@ -12,7 +12,7 @@ use std::sync::atomic::{AtomicIsize, Ordering};
 
 use criterion::{BatchSize, Criterion, Throughput, criterion_group, criterion_main};
 use futures::{FutureExt, StreamExt};
-use orchestra_api::{ArcObject, FieldSelector, LabelSelector, Object, kinds};
+use orchestra_api::{ArcObject, FieldSelector, LabelSelector, kinds};
 use orchestra_benches::fixtures::realistic_pod;
 use orchestra_store::watch_cache::{Filter, WatchCache, WatchCacheConfig, WatchStart};
 
@@ -90,14 +90,22 @@ fn list(c: &mut Criterion) {
         b.iter(|| cache.list(&by_namespace, None, None).items.len())
     });
     let by_label = Filter {
-        labels: Some("app=shop,tier in (frontend,backend),version!=v2".parse::<LabelSelector>().expect("parses")),
+        labels: Some(
+            "app=shop,tier in (frontend,backend),version!=v2"
+                .parse::<LabelSelector>()
+                .expect("parses"),
+        ),
         ..Filter::default()
     };
     group.bench_function("label_selector", |b| {
         b.iter(|| cache.list(&by_label, None, None).items.len())
     });
     let by_node = Filter {
-        fields: Some("spec.nodeName=node-42".parse::<FieldSelector>().expect("parses")),
+        fields: Some(
+            "spec.nodeName=node-42"
+                .parse::<FieldSelector>()
+                .expect("parses"),
+        ),
         ..Filter::default()
     };
     group.bench_function("node_index", |b| {

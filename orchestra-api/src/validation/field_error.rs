@@ -61,6 +61,8 @@ pub enum FieldErrorKind {
     NotSupported,
     /// The value repeats one that must be unique (`FieldValueDuplicate`).
     Duplicate,
+    /// The value refers to something that does not exist (`FieldValueNotFound`).
+    NotFound,
     /// The field may not be set here, or may not change (`FieldValueForbidden`).
     Forbidden,
     /// The value is too long (`FieldValueTooLong`).
@@ -79,6 +81,7 @@ impl FieldErrorKind {
             Self::Invalid => "FieldValueInvalid",
             Self::NotSupported => "FieldValueNotSupported",
             Self::Duplicate => "FieldValueDuplicate",
+            Self::NotFound => "FieldValueNotFound",
             Self::Forbidden => "FieldValueForbidden",
             Self::TooLong => "FieldValueTooLong",
             Self::TooMany => "FieldValueTooMany",
@@ -154,6 +157,11 @@ impl FieldError {
         Self::new(FieldErrorKind::Duplicate, field, Some(value.into()), "")
     }
 
+    /// The value names something that does not exist (a volume, a container).
+    pub fn not_found(field: FieldPath, value: impl Into<serde_json::Value>) -> Self {
+        Self::new(FieldErrorKind::NotFound, field, Some(value.into()), "")
+    }
+
     /// The field may not be set, or may not be changed.
     pub fn forbidden(field: FieldPath, detail: impl Into<String>) -> Self {
         Self::new(FieldErrorKind::Forbidden, field, None, detail)
@@ -187,6 +195,7 @@ impl FieldError {
             FieldErrorKind::Invalid => "Invalid value",
             FieldErrorKind::NotSupported => "Unsupported value",
             FieldErrorKind::Duplicate => "Duplicate value",
+            FieldErrorKind::NotFound => "Not found",
             FieldErrorKind::Forbidden => "Forbidden",
             FieldErrorKind::TooLong => "Too long",
             FieldErrorKind::TooMany => "Too many",
