@@ -9,6 +9,7 @@
 
 pub mod bootstrap;
 pub mod rest;
+pub mod server;
 
 pub mod patch;
 

@@ -21,12 +21,24 @@ async fn app() -> axum::Router {
     .await
     .expect("store opens");
     let client = Arc::new(LocalClient::new(store));
-    ensure_system_namespaces(client.as_ref()).await.expect("bootstrap");
+    ensure_system_namespaces(client.as_ref())
+        .await
+        .expect("bootstrap");
     router(Arc::new(RestState::new(client, "127.0.0.1:6443")))
 }
 
-async fn call(app: &axum::Router, method: &str, uri: &str, content_type: &str, body: Value) -> (StatusCode, Value) {
-    let body = if body.is_null() { Body::empty() } else { Body::from(body.to_string()) };
+async fn call(
+    app: &axum::Router,
+    method: &str,
+    uri: &str,
+    content_type: &str,
+    body: Value,
+) -> (StatusCode, Value) {
+    let body = if body.is_null() {
+        Body::empty()
+    } else {
+        Body::from(body.to_string())
+    };
     let request = Request::builder()
         .method(method)
         .uri(uri)
@@ -35,7 +47,12 @@ async fn call(app: &axum::Router, method: &str, uri: &str, content_type: &str, b
         .expect("request");
     let response = app.clone().oneshot(request).await.expect("response");
     let code = response.status();
-    let bytes = response.into_body().collect().await.expect("body").to_bytes();
+    let bytes = response
+        .into_body()
+        .collect()
+        .await
+        .expect("body")
+        .to_bytes();
     let value = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
     (code, value)
 }
@@ -48,23 +65,58 @@ fn pod(name: &str) -> Value {
 #[tokio::test]
 async fn create_get_list_and_delete_a_pod_over_http() {
     let app = app().await;
-    let (code, created) = call(&app, "POST", "/api/v1/namespaces/default/pods?fieldValidation=Strict", "application/json", pod("web")).await;
+    let (code, created) = call(
+        &app,
+        "POST",
+        "/api/v1/namespaces/default/pods?fieldValidation=Strict",
+        "application/json",
+        pod("web"),
+    )
+    .await;
     assert_eq!(code, StatusCode::CREATED, "{created}");
     assert_eq!(created["metadata"]["namespace"], "default");
     assert_eq!(created["spec"]["restartPolicy"], "Always");
 
-    let (code, got) = call(&app, "GET", "/api/v1/namespaces/default/pods/web", "", Value::Null).await;
+    let (code, got) = call(
+        &app,
+        "GET",
+        "/api/v1/namespaces/default/pods/web",
+        "",
+        Value::Null,
+    )
+    .await;
     assert_eq!(code, StatusCode::OK);
     assert_eq!(got["metadata"]["uid"], created["metadata"]["uid"]);
 
-    let (code, list) = call(&app, "GET", "/api/v1/pods?labelSelector=app%3Dweb", "", Value::Null).await;
+    let (code, list) = call(
+        &app,
+        "GET",
+        "/api/v1/pods?labelSelector=app%3Dweb",
+        "",
+        Value::Null,
+    )
+    .await;
     assert_eq!(code, StatusCode::OK);
     assert_eq!(list["kind"], "PodList");
     assert_eq!(list["items"][0]["metadata"]["name"], "web");
 
-    let (code, _) = call(&app, "DELETE", "/api/v1/namespaces/default/pods/web", "application/json", json!({"gracePeriodSeconds": 0})).await;
+    let (code, _) = call(
+        &app,
+        "DELETE",
+        "/api/v1/namespaces/default/pods/web",
+        "application/json",
+        json!({"gracePeriodSeconds": 0}),
+    )
+    .await;
     assert_eq!(code, StatusCode::OK);
-    let (code, missing) = call(&app, "GET", "/api/v1/namespaces/default/pods/web", "", Value::Null).await;
+    let (code, missing) = call(
+        &app,
+        "GET",
+        "/api/v1/namespaces/default/pods/web",
+        "",
+        Value::Null,
+    )
+    .await;
     assert_eq!(code, StatusCode::NOT_FOUND);
     assert_eq!(missing["reason"], "NotFound");
     assert_eq!(missing["message"], "pods \"web\" not found");
@@ -75,25 +127,66 @@ async fn bad_input_gets_kubernetes_errors_and_changes_nothing() {
     let app = app().await;
     let mut unknown = pod("a");
     unknown["spec"]["containers"][0]["imagee"] = json!("x");
-    let (code, status) = call(&app, "POST", "/api/v1/namespaces/default/pods?fieldValidation=Strict", "application/json", unknown).await;
+    let (code, status) = call(
+        &app,
+        "POST",
+        "/api/v1/namespaces/default/pods?fieldValidation=Strict",
+        "application/json",
+        unknown,
+    )
+    .await;
     assert_eq!(code, StatusCode::BAD_REQUEST);
-    assert_eq!(status["message"], "strict decoding error: unknown field \"spec.containers[0].imagee\"");
+    assert_eq!(
+        status["message"],
+        "strict decoding error: unknown field \"spec.containers[0].imagee\""
+    );
 
     let mut invalid = pod("b");
     invalid["spec"]["containers"][0]["image"] = Value::Null;
-    let (code, status) = call(&app, "POST", "/api/v1/namespaces/default/pods", "application/json", invalid).await;
+    let (code, status) = call(
+        &app,
+        "POST",
+        "/api/v1/namespaces/default/pods",
+        "application/json",
+        invalid,
+    )
+    .await;
     assert_eq!(code, StatusCode::UNPROCESSABLE_ENTITY);
-    assert_eq!(status["details"]["causes"][0]["field"], "spec.containers[0].image");
+    assert_eq!(
+        status["details"]["causes"][0]["field"],
+        "spec.containers[0].image"
+    );
 
-    let (code, status) = call(&app, "POST", "/api/v1/namespaces/nowhere/pods", "application/json", pod("c")).await;
+    let (code, status) = call(
+        &app,
+        "POST",
+        "/api/v1/namespaces/nowhere/pods",
+        "application/json",
+        pod("c"),
+    )
+    .await;
     assert_eq!(code, StatusCode::NOT_FOUND);
     assert_eq!(status["message"], "namespaces \"nowhere\" not found");
 
     let (code, _) = call(&app, "GET", "/api/v1/widgets", "", Value::Null).await;
     assert_eq!(code, StatusCode::NOT_FOUND);
-    let (code, _) = call(&app, "POST", "/api/v1/namespaces/default/pods", "application/json", json!("not an object")).await;
+    let (code, _) = call(
+        &app,
+        "POST",
+        "/api/v1/namespaces/default/pods",
+        "application/json",
+        json!("not an object"),
+    )
+    .await;
     assert_eq!(code, StatusCode::BAD_REQUEST);
-    let (code, list) = call(&app, "GET", "/api/v1/namespaces/default/pods", "", Value::Null).await;
+    let (code, list) = call(
+        &app,
+        "GET",
+        "/api/v1/namespaces/default/pods",
+        "",
+        Value::Null,
+    )
+    .await;
     assert_eq!(code, StatusCode::OK);
     assert_eq!(list["items"], json!([]));
 }
@@ -104,18 +197,40 @@ async fn discovery_lists_groups_and_resources() {
     let (_, api) = call(&app, "GET", "/api", "", Value::Null).await;
     assert_eq!(api["versions"], json!(["v1"]));
     let (_, groups) = call(&app, "GET", "/apis", "", Value::Null).await;
-    assert!(groups["groups"].as_array().unwrap().iter().any(|g| g["name"] == "apps"));
+    assert!(
+        groups["groups"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|g| g["name"] == "apps")
+    );
     let (_, apps) = call(&app, "GET", "/apis/apps/v1", "", Value::Null).await;
-    assert!(apps["resources"].as_array().unwrap().iter().any(|r| r["name"] == "deployments" && r["namespaced"] == true));
+    assert!(
+        apps["resources"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|r| r["name"] == "deployments" && r["namespaced"] == true)
+    );
 }
 
 #[tokio::test]
 async fn kubectl_get_receives_a_table() {
     let app = app().await;
-    call(&app, "POST", "/api/v1/namespaces/default/pods", "application/json", pod("web")).await;
+    call(
+        &app,
+        "POST",
+        "/api/v1/namespaces/default/pods",
+        "application/json",
+        pod("web"),
+    )
+    .await;
     let request = Request::builder()
         .uri("/api/v1/namespaces/default/pods")
-        .header("accept", "application/json;as=Table;v=v1;g=meta.k8s.io,application/json")
+        .header(
+            "accept",
+            "application/json;as=Table;v=v1;g=meta.k8s.io,application/json",
+        )
         .body(Body::empty())
         .unwrap();
     let response = app.clone().oneshot(request).await.unwrap();
@@ -129,11 +244,32 @@ async fn kubectl_get_receives_a_table() {
 #[tokio::test]
 async fn merge_patches_and_status_updates_over_http() {
     let app = app().await;
-    call(&app, "POST", "/api/v1/namespaces/default/pods", "application/json", pod("web")).await;
-    let (code, patched) = call(&app, "PATCH", "/api/v1/namespaces/default/pods/web", "application/merge-patch+json", json!({"metadata": {"labels": {"tier": "front"}}})).await;
+    call(
+        &app,
+        "POST",
+        "/api/v1/namespaces/default/pods",
+        "application/json",
+        pod("web"),
+    )
+    .await;
+    let (code, patched) = call(
+        &app,
+        "PATCH",
+        "/api/v1/namespaces/default/pods/web",
+        "application/merge-patch+json",
+        json!({"metadata": {"labels": {"tier": "front"}}}),
+    )
+    .await;
     assert_eq!(code, StatusCode::OK, "{patched}");
     assert_eq!(patched["metadata"]["labels"]["tier"], "front");
-    let (code, status) = call(&app, "PATCH", "/api/v1/namespaces/default/pods/web/status", "application/merge-patch+json", json!({"status": {"phase": "Running"}, "spec": {"nodeName": "ignored"}})).await;
+    let (code, status) = call(
+        &app,
+        "PATCH",
+        "/api/v1/namespaces/default/pods/web/status",
+        "application/merge-patch+json",
+        json!({"status": {"phase": "Running"}, "spec": {"nodeName": "ignored"}}),
+    )
+    .await;
     assert_eq!(code, StatusCode::OK, "{status}");
     assert_eq!(status["status"]["phase"], "Running");
     assert!(status["spec"].get("nodeName").is_none());
@@ -142,18 +278,31 @@ async fn merge_patches_and_status_updates_over_http() {
 #[tokio::test]
 async fn watch_streams_newline_delimited_events() {
     let app = app().await;
-    let (_, created) = call(&app, "POST", "/api/v1/namespaces/default/pods", "application/json", pod("web")).await;
-    let rv = created["metadata"]["resourceVersion"].as_str().unwrap().to_owned();
+    let (_, created) = call(
+        &app,
+        "POST",
+        "/api/v1/namespaces/default/pods",
+        "application/json",
+        pod("web"),
+    )
+    .await;
+    let rv = created["metadata"]["resourceVersion"]
+        .as_str()
+        .unwrap()
+        .to_owned();
     let request = Request::builder()
         .uri("/api/v1/namespaces/default/pods?watch=true&resourceVersion=0&timeoutSeconds=1")
         .body(Body::empty())
         .unwrap();
     let response = app.clone().oneshot(request).await.unwrap();
-    let bytes = tokio::time::timeout(std::time::Duration::from_secs(10), response.into_body().collect())
-        .await
-        .expect("the watch ends at its timeout")
-        .unwrap()
-        .to_bytes();
+    let bytes = tokio::time::timeout(
+        std::time::Duration::from_secs(10),
+        response.into_body().collect(),
+    )
+    .await
+    .expect("the watch ends at its timeout")
+    .unwrap()
+    .to_bytes();
     let events: Vec<Value> = bytes
         .split(|b| *b == b'\n')
         .filter(|l| !l.is_empty())

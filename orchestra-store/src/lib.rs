@@ -47,6 +47,7 @@ pub mod registry;
 pub mod store;
 pub mod watch_cache;
 
+pub use bytes::{self, Bytes};
 pub use disk::{DiskKv, DiskOptions, DiskStats};
 pub use etcd::{EtcdKv, EtcdOptions};
 pub use kv::{

@@ -417,7 +417,7 @@ fn apply_event(caches: &HashMap<String, WatchCache>, event: &WatchEvent) {
             Ok(obj) => cache.apply(kv.mod_revision, key, Some(obj)),
             Err(status) => {
                 tracing::error!(key, error = %status.message, "an undecodable object was written; dropping it from the cache");
-                cache.apply(kv.mod_revision, key, None);
+                cache.apply_undecodable(kv.mod_revision, key, status);
             }
         },
         WatchEvent::Delete { revision, .. } => cache.apply(*revision, key, None),

@@ -14,6 +14,9 @@ use orchestra_api::{
 use orchestra_store::{KvStore, LocalClient, MemoryKv, Store, StoreConfig};
 use serde_json::json;
 
+/// How long a test waits for an expected event.
+const WAIT: Duration = Duration::from_secs(10);
+
 struct Cluster {
     kv: Arc<MemoryKv>,
     client: Arc<LocalClient>,
@@ -578,20 +581,37 @@ async fn scale_subresource_reads_and_writes_replicas() {
 #[tokio::test]
 async fn objects_over_the_size_limit_are_refused_before_they_are_written() {
     let c = cluster().await;
+    // Validation caps a ConfigMap's data at 1 MiB, as Kubernetes does…
     let cms: Api<ConfigMap> = Api::namespaced(c.client.clone(), "default");
     let mut big = ConfigMap::default();
     big.metadata.name = Some("big".into());
     big.data = Some([("blob".to_owned(), "x".repeat(2 * 1024 * 1024))].into());
     let err = cms.create(&PostParams::default(), &big).await.unwrap_err();
-    assert_eq!(err.code, 413, "{}", err.message);
+    assert_eq!(err.code, 422, "{}", err.message);
     assert_eq!(cms.get("big").await.unwrap_err().code, 404);
+    // …and the store refuses any object whose encoding exceeds its limit, here a pod whose
+    // container arguments no validation rule bounds.
+    let api = pods(&c);
+    let mut huge = pod("huge");
+    huge.spec.as_mut().unwrap().containers[0].args = Some(vec!["y".repeat(2 * 1024 * 1024)]);
+    let err = api.create(&PostParams::default(), &huge).await.unwrap_err();
+    assert_eq!(err.code, 413, "{}", err.message);
+    assert_eq!(api.get("huge").await.unwrap_err().code, 404);
 }
 
 #[tokio::test]
 async fn corrupt_bytes_under_a_key_do_not_break_the_rest_of_the_kind() {
     let c = cluster().await;
     let api = pods(&c);
-    api.create(&PostParams::default(), &pod("good"))
+    let created = api
+        .create(&PostParams::default(), &pod("good"))
+        .await
+        .unwrap();
+    let mut watch = api
+        .watch(&WatchParams {
+            resource_version: created.metadata.resource_version.clone(),
+            ..Default::default()
+        })
         .await
         .unwrap();
     c.kv.put(
@@ -613,4 +633,34 @@ async fn corrupt_bytes_under_a_key_do_not_break_the_rest_of_the_kind() {
         .collect();
     assert_eq!(names, ["after", "good"]);
     assert_eq!(api.get("foreign").await.unwrap_err().code, 404);
+    // The watcher hears of the undecodable write as an error naming the key, then its
+    // stream ends; a new watch from the same resourceVersion carries on past it.
+    match tokio::time::timeout(WAIT, watch.next()).await.unwrap() {
+        Some(WatchEvent::Error(status)) => {
+            assert_eq!(status.code, 500);
+            assert!(
+                status.message.contains("/registry/pods/default/foreign"),
+                "{}",
+                status.message
+            );
+        }
+        other => panic!("expected an error event, got {other:?}"),
+    }
+    assert!(
+        tokio::time::timeout(WAIT, watch.next())
+            .await
+            .unwrap()
+            .is_none()
+    );
+    let mut resumed = api
+        .watch(&WatchParams {
+            resource_version: created.metadata.resource_version.clone(),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    match tokio::time::timeout(WAIT, resumed.next()).await.unwrap() {
+        Some(WatchEvent::Added(pod)) => assert_eq!(pod.metadata.name.as_deref(), Some("after")),
+        other => panic!("expected the later pod, got {other:?}"),
+    }
 }

@@ -30,10 +30,11 @@ impl BodyFormat {
             .unwrap_or("")
             .trim();
         match media {
-            "" | "application/json" | "application/merge-patch+json"
-            | "application/json-patch+json" | "application/strategic-merge-patch+json" => {
-                Ok(Self::Json)
-            }
+            ""
+            | "application/json"
+            | "application/merge-patch+json"
+            | "application/json-patch+json"
+            | "application/strategic-merge-patch+json" => Ok(Self::Json),
             "application/yaml" | "application/apply-patch+yaml" => Ok(Self::Yaml),
             other => Err(Status::unsupported_media_type(other)),
         }
@@ -287,8 +288,13 @@ mod tests {
 
     #[test]
     fn strict_validation_rejects_unknown_fields_with_their_path() {
-        let err = decode_object(&kinds::PODS, POD.as_bytes(), BodyFormat::Json, FieldValidation::Strict)
-            .unwrap_err();
+        let err = decode_object(
+            &kinds::PODS,
+            POD.as_bytes(),
+            BodyFormat::Json,
+            FieldValidation::Strict,
+        )
+        .unwrap_err();
         assert_eq!(err.code, 400);
         assert_eq!(
             err.message,
@@ -298,33 +304,74 @@ mod tests {
 
     #[test]
     fn warn_validation_accepts_and_warns() {
-        let decoded =
-            decode_object(&kinds::PODS, POD.as_bytes(), BodyFormat::Json, FieldValidation::Warn).unwrap();
-        assert_eq!(decoded.warnings, ["unknown field \"spec.containers[0].imagePullPolicyy\""]);
+        let decoded = decode_object(
+            &kinds::PODS,
+            POD.as_bytes(),
+            BodyFormat::Json,
+            FieldValidation::Warn,
+        )
+        .unwrap();
+        assert_eq!(
+            decoded.warnings,
+            ["unknown field \"spec.containers[0].imagePullPolicyy\""]
+        );
     }
 
     #[test]
     fn duplicate_fields_are_found_at_any_depth() {
         let body = br#"{"metadata":{"name":"a","name":"b"},"spec":{"containers":[]}}"#;
-        let err = decode_object(&kinds::PODS, body, BodyFormat::Json, FieldValidation::Strict).unwrap_err();
-        assert!(err.message.contains("duplicate field \"metadata.name\""), "{}", err.message);
+        let err = decode_object(
+            &kinds::PODS,
+            body,
+            BodyFormat::Json,
+            FieldValidation::Strict,
+        )
+        .unwrap_err();
+        assert!(
+            err.message.contains("duplicate field \"metadata.name\""),
+            "{}",
+            err.message
+        );
     }
 
     #[test]
     fn wrong_kind_bodies_and_huge_bodies_are_refused() {
         let body = br#"{"apiVersion":"apps/v1","kind":"Deployment","metadata":{"name":"a"}}"#;
-        let err = decode_object(&kinds::PODS, body, BodyFormat::Json, FieldValidation::Strict).unwrap_err();
+        let err = decode_object(
+            &kinds::PODS,
+            body,
+            BodyFormat::Json,
+            FieldValidation::Strict,
+        )
+        .unwrap_err();
         assert_eq!(err.code, 400);
         let huge = vec![b' '; MAX_BODY_BYTES + 1];
-        let err = decode_object(&kinds::PODS, &huge, BodyFormat::Json, FieldValidation::Strict).unwrap_err();
+        let err = decode_object(
+            &kinds::PODS,
+            &huge,
+            BodyFormat::Json,
+            FieldValidation::Strict,
+        )
+        .unwrap_err();
         assert_eq!(err.code, 413);
-        assert_eq!(BodyFormat::of(Some("application/vnd.kubernetes.protobuf")).unwrap_err().code, 415);
+        assert_eq!(
+            BodyFormat::of(Some("application/vnd.kubernetes.protobuf"))
+                .unwrap_err()
+                .code,
+            415
+        );
     }
 
     #[test]
     fn yaml_bodies_decode_like_json() {
         let body = b"apiVersion: v1\nkind: Pod\nmetadata:\n  name: a\nspec:\n  containers: []\n";
-        let decoded = decode_object(&kinds::PODS, body, BodyFormat::Yaml, FieldValidation::Strict).unwrap();
+        let decoded = decode_object(
+            &kinds::PODS,
+            body,
+            BodyFormat::Yaml,
+            FieldValidation::Strict,
+        )
+        .unwrap();
         assert_eq!(decoded.value.metadata().name.as_deref(), Some("a"));
     }
 }

@@ -11,7 +11,7 @@ use orchestra_api::kinds::{self, ResourceKind};
 fn groups() -> Vec<(&'static str, Vec<&'static str>)> {
     let mut groups: Vec<(&'static str, Vec<&'static str>)> = Vec::new();
     for kind in kinds::BUILTIN {
-        let (group, version) = (static_str(&kind.group), static_str(&kind.version));
+        let (group, version): (&'static str, &'static str) = (&kind.group, &kind.version);
         if group.is_empty() {
             continue;
         }
@@ -22,14 +22,6 @@ fn groups() -> Vec<(&'static str, Vec<&'static str>)> {
         }
     }
     groups
-}
-
-/// The strings of the built-in table are `'static`.
-fn static_str(s: &std::borrow::Cow<'static, str>) -> &'static str {
-    match s {
-        std::borrow::Cow::Borrowed(s) => s,
-        std::borrow::Cow::Owned(_) => "",
-    }
 }
 
 fn group_version(group: &str, version: &str) -> GroupVersionForDiscovery {
@@ -141,10 +133,24 @@ mod tests {
     fn apps_v1_lists_deployments_with_their_scale_subresource() {
         let list = resource_list("apps", "v1").unwrap();
         assert_eq!(list.group_version, "apps/v1");
-        let deploy = list.resources.iter().find(|r| r.name == "deployments").unwrap();
-        assert_eq!(deploy.short_names.as_deref(), Some(&["deploy".to_owned()][..]));
-        let scale = list.resources.iter().find(|r| r.name == "deployments/scale").unwrap();
-        assert_eq!((scale.kind.as_str(), scale.group.as_deref()), ("Scale", Some("autoscaling")));
+        let deploy = list
+            .resources
+            .iter()
+            .find(|r| r.name == "deployments")
+            .unwrap();
+        assert_eq!(
+            deploy.short_names.as_deref(),
+            Some(&["deploy".to_owned()][..])
+        );
+        let scale = list
+            .resources
+            .iter()
+            .find(|r| r.name == "deployments/scale")
+            .unwrap();
+        assert_eq!(
+            (scale.kind.as_str(), scale.group.as_deref()),
+            ("Scale", Some("autoscaling"))
+        );
     }
 
     #[test]

@@ -19,12 +19,12 @@ pub mod table;
 
 use std::sync::Arc;
 
+use axum::Router;
 use axum::body::{Body, Bytes};
 use axum::extract::{Request, State};
 use axum::http::{Method, StatusCode, header};
 use axum::response::Response;
 use axum::routing::get;
-use axum::Router;
 use futures::StreamExt;
 use k8s_openapi::api::autoscaling::v1::Scale;
 use k8s_openapi::api::core::v1::Binding;
@@ -198,7 +198,11 @@ async fn resource_call(state: &RestState, r: ResourcePath, call: Call) -> Result
         Some(name) => match (kind.subresource(name), subresource_of(name)) {
             (Some(_), Some(sub)) => Some(sub),
             _ => {
-                return Err(Status::not_found(&kind.group, &format!("{}/{name}", kind.plural), r.name.as_deref().unwrap_or("")));
+                return Err(Status::not_found(
+                    &kind.group,
+                    &format!("{}/{name}", kind.plural),
+                    r.name.as_deref().unwrap_or(""),
+                ));
             }
         },
     };
@@ -229,8 +233,16 @@ async fn resource_call(state: &RestState, r: ResourcePath, call: Call) -> Result
                     .unwrap_or_else(|| "default".to_owned());
                 ensure_namespace_accepts(client.as_ref(), &target).await?;
             }
-            let created = client.create(kind, ns, Arc::from(decoded.value), &params).await?;
-            Ok(object_response(StatusCode::CREATED, kind, &created, rendering, &decoded.warnings))
+            let created = client
+                .create(kind, ns, Arc::from(decoded.value), &params)
+                .await?;
+            Ok(object_response(
+                StatusCode::CREATED,
+                kind,
+                &created,
+                rendering,
+                &decoded.warnings,
+            ))
         }
         (Method::DELETE, None, None) => {
             let params = delete_params(&call)?;
@@ -264,13 +276,25 @@ async fn resource_call(state: &RestState, r: ResourcePath, call: Call) -> Result
             let updated = client
                 .replace(kind, ns, name, sub, Arc::from(decoded.value), &params)
                 .await?;
-            Ok(object_response(StatusCode::OK, kind, &updated, rendering, &decoded.warnings))
+            Ok(object_response(
+                StatusCode::OK,
+                kind,
+                &updated,
+                rendering,
+                &decoded.warnings,
+            ))
         }
         (Method::PATCH, Some(name), None | Some(Subresource::Status)) => {
             let patch = patch_of(&call)?;
             let params = call.query.patch_params()?;
             let patched = client.patch(kind, ns, name, sub, &patch, &params).await?;
-            Ok(object_response(StatusCode::OK, kind, &patched, rendering, &[]))
+            Ok(object_response(
+                StatusCode::OK,
+                kind,
+                &patched,
+                rendering,
+                &[],
+            ))
         }
         (Method::DELETE, Some(name), None) => {
             let params = delete_params(&call)?;
@@ -290,7 +314,14 @@ async fn resource_call(state: &RestState, r: ResourcePath, call: Call) -> Result
             let scale: Scale = decode_json(&call.body)?;
             let params = call.query.post_params()?;
             let obj = client
-                .replace(kind, ns, name, Some(Subresource::Scale), Arc::new(scale), &params)
+                .replace(
+                    kind,
+                    ns,
+                    name,
+                    Some(Subresource::Scale),
+                    Arc::new(scale),
+                    &params,
+                )
                 .await?;
             Ok(object_response(StatusCode::OK, kind, &obj, rendering, &[]))
         }
@@ -298,17 +329,39 @@ async fn resource_call(state: &RestState, r: ResourcePath, call: Call) -> Result
             let binding: Binding = decode_json(&call.body)?;
             let params = call.query.post_params()?;
             client
-                .create_subresource(kind, ns, name, Subresource::Binding, Arc::new(binding) as ArcObject, &params)
+                .create_subresource(
+                    kind,
+                    ns,
+                    name,
+                    Subresource::Binding,
+                    Arc::new(binding) as ArcObject,
+                    &params,
+                )
                 .await?;
-            Ok(value_response(StatusCode::CREATED, &Status::success(None), rendering))
+            Ok(value_response(
+                StatusCode::CREATED,
+                &Status::success(None),
+                rendering,
+            ))
         }
         (Method::POST, Some(name), Some(Subresource::Eviction)) => {
             let eviction: Eviction = decode_json(&call.body)?;
             let params = call.query.post_params()?;
             client
-                .create_subresource(kind, ns, name, Subresource::Eviction, Arc::new(eviction) as ArcObject, &params)
+                .create_subresource(
+                    kind,
+                    ns,
+                    name,
+                    Subresource::Eviction,
+                    Arc::new(eviction) as ArcObject,
+                    &params,
+                )
                 .await?;
-            Ok(value_response(StatusCode::CREATED, &Status::success(None), rendering))
+            Ok(value_response(
+                StatusCode::CREATED,
+                &Status::success(None),
+                rendering,
+            ))
         }
         _ => Err(Status::method_not_allowed()),
     }
@@ -330,7 +383,9 @@ async fn ensure_namespace_accepts(client: &dyn Client, namespace: &str) -> Resul
             "",
             "namespaces",
             namespace,
-            format!("unable to create new content in namespace {namespace} because it is being terminated"),
+            format!(
+                "unable to create new content in namespace {namespace} because it is being terminated"
+            ),
         ));
     }
     Ok(())
@@ -342,8 +397,9 @@ fn delete_params(call: &Call) -> Result<DeleteParams, Status> {
     if call.body.iter().all(u8::is_ascii_whitespace) {
         return Ok(params);
     }
-    let options: Value = serde_json::from_slice(&call.body)
-        .map_err(|e| Status::bad_request(format!("the DeleteOptions body cannot be decoded: {e}")))?;
+    let options: Value = serde_json::from_slice(&call.body).map_err(|e| {
+        Status::bad_request(format!("the DeleteOptions body cannot be decoded: {e}"))
+    })?;
     if let Some(grace) = options.get("gracePeriodSeconds").and_then(Value::as_i64) {
         params.grace_period_seconds = Some(grace);
     }
@@ -359,7 +415,10 @@ fn delete_params(call: &Call) -> Result<DeleteParams, Status> {
     if let Some(pre) = options.get("preconditions").filter(|p| p.is_object()) {
         params.preconditions = Some(Preconditions {
             uid: pre.get("uid").and_then(Value::as_str).map(str::to_owned),
-            resource_version: pre.get("resourceVersion").and_then(Value::as_str).map(str::to_owned),
+            resource_version: pre
+                .get("resourceVersion")
+                .and_then(Value::as_str)
+                .map(str::to_owned),
         });
     }
     Ok(params)
@@ -400,7 +459,11 @@ fn watch_response(
     stream_response(Body::from_stream(lines))
 }
 
-fn encode_event(kind: &ResourceKind, event: WatchEvent<ArcObject>, rendering: Rendering) -> Vec<u8> {
+fn encode_event(
+    kind: &ResourceKind,
+    event: WatchEvent<ArcObject>,
+    rendering: Rendering,
+) -> Vec<u8> {
     let (kind_name, object) = match event {
         WatchEvent::Added(o) => ("ADDED", Some(o)),
         WatchEvent::Modified(o) => ("MODIFIED", Some(o)),
@@ -418,8 +481,18 @@ fn encode_event(kind: &ResourceKind, event: WatchEvent<ArcObject>, rendering: Re
         return Vec::new();
     };
     let encoded = if rendering.as_table {
-        let rv = object.metadata().resource_version.clone().unwrap_or_default();
-        Ok(table::table(kind, std::slice::from_ref(&object), &rv, None, rendering.include))
+        let rv = object
+            .metadata()
+            .resource_version
+            .clone()
+            .unwrap_or_default();
+        Ok(table::table(
+            kind,
+            std::slice::from_ref(&object),
+            &rv,
+            None,
+            rendering.include,
+        ))
     } else {
         object.to_value()
     };

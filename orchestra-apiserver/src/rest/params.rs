@@ -174,7 +174,9 @@ mod tests {
 
     #[test]
     fn list_parameters_are_decoded() {
-        let q = Query::parse(Some("labelSelector=app%3Dweb&limit=500&resourceVersionMatch=Exact&resourceVersion=12"));
+        let q = Query::parse(Some(
+            "labelSelector=app%3Dweb&limit=500&resourceVersionMatch=Exact&resourceVersion=12",
+        ));
         let list = q.list_params().unwrap();
         assert_eq!(list.label_selector.as_deref(), Some("app=web"));
         assert_eq!(list.limit, Some(500));
@@ -183,9 +185,27 @@ mod tests {
 
     #[test]
     fn bad_values_are_bad_requests() {
-        assert_eq!(Query::parse(Some("limit=many")).list_params().unwrap_err().code, 400);
-        assert_eq!(Query::parse(Some("dryRun=Some")).post_params().unwrap_err().code, 400);
-        assert_eq!(Query::parse(Some("propagationPolicy=Later")).delete_params().unwrap_err().code, 400);
+        assert_eq!(
+            Query::parse(Some("limit=many"))
+                .list_params()
+                .unwrap_err()
+                .code,
+            400
+        );
+        assert_eq!(
+            Query::parse(Some("dryRun=Some"))
+                .post_params()
+                .unwrap_err()
+                .code,
+            400
+        );
+        assert_eq!(
+            Query::parse(Some("propagationPolicy=Later"))
+                .delete_params()
+                .unwrap_err()
+                .code,
+            400
+        );
         assert!(Query::parse(Some("watch=true")).is_watch().unwrap());
     }
 }

@@ -121,7 +121,10 @@ mod tests {
         assert_eq!(r.name.as_deref(), Some("web"));
         assert_eq!(r.subresource.as_deref(), Some("status"));
         let all = res("/apis/apps/v1/deployments");
-        assert_eq!((all.kind.kind.as_ref(), all.namespace, all.name), ("Deployment", None, None));
+        assert_eq!(
+            (all.kind.kind.as_ref(), all.namespace, all.name),
+            ("Deployment", None, None)
+        );
     }
 
     #[test]
@@ -138,7 +141,10 @@ mod tests {
     fn discovery_paths_and_unknown_resources() {
         assert_eq!(parse("/api"), Ok(ApiPath::LegacyRoot));
         assert_eq!(parse("/apis/apps"), Ok(ApiPath::Group("apps".into())));
-        assert!(matches!(parse("/apis/apps/v1"), Ok(ApiPath::GroupVersion { .. })));
+        assert!(matches!(
+            parse("/apis/apps/v1"),
+            Ok(ApiPath::GroupVersion { .. })
+        ));
         assert_eq!(parse("/api/v1/widgets"), Err(UnknownPath));
         assert_eq!(parse("/apis/apps/v2/deployments"), Err(UnknownPath));
     }

@@ -44,7 +44,10 @@ impl Rendering {
 pub fn json_response(code: StatusCode, body: Vec<u8>, warnings: &[String]) -> Response {
     let mut response = (code, body).into_response();
     let headers = response.headers_mut();
-    headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
     for warning in warnings {
         let text = format!("299 - {:?}", warning);
         if let Ok(value) = HeaderValue::from_str(&text) {
@@ -71,10 +74,16 @@ pub fn status_response(status: &Status) -> Response {
 }
 
 /// Any serializable value as a JSON response.
-pub fn value_response(code: StatusCode, value: &impl serde::Serialize, rendering: Rendering) -> Response {
+pub fn value_response(
+    code: StatusCode,
+    value: &impl serde::Serialize,
+    rendering: Rendering,
+) -> Response {
     match serde_json::to_value(value) {
         Ok(value) => json_response(code, maybe_pretty(&value, rendering.pretty), &[]),
-        Err(e) => status_response(&Status::internal(format!("cannot encode the response: {e}"))),
+        Err(e) => status_response(&Status::internal(format!(
+            "cannot encode the response: {e}"
+        ))),
     }
 }
 
@@ -87,8 +96,18 @@ pub fn object_response(
     warnings: &[String],
 ) -> Response {
     if rendering.as_table {
-        let rv = object.metadata().resource_version.clone().unwrap_or_default();
-        let t = table(kind, std::slice::from_ref(object), &rv, None, rendering.include);
+        let rv = object
+            .metadata()
+            .resource_version
+            .clone()
+            .unwrap_or_default();
+        let t = table(
+            kind,
+            std::slice::from_ref(object),
+            &rv,
+            None,
+            rendering.include,
+        );
         return json_response(code, maybe_pretty(&t, rendering.pretty), warnings);
     }
     let body = if rendering.pretty {
@@ -122,8 +141,11 @@ pub fn list_response(kind: &ResourceKind, list: &ObjectList, rendering: Renderin
         metadata["remainingItemCount"] = serde_json::Value::from(remaining);
     }
     if rendering.pretty {
-        let items: Vec<serde_json::Value> =
-            list.items.iter().filter_map(|o| o.to_value().ok()).collect();
+        let items: Vec<serde_json::Value> = list
+            .items
+            .iter()
+            .filter_map(|o| o.to_value().ok())
+            .collect();
         let value = serde_json::json!({
             "kind": kind.list_kind, "apiVersion": kind.api_version(),
             "metadata": metadata, "items": items,
@@ -157,8 +179,9 @@ pub fn list_response(kind: &ResourceKind, list: &ObjectList, rendering: Renderin
 /// A streaming response (watch).
 pub fn stream_response(body: Body) -> Response {
     let mut response = Response::new(body);
-    response
-        .headers_mut()
-        .insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
     response
 }

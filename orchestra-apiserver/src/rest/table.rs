@@ -13,7 +13,12 @@ struct Column {
     description: &'static str,
 }
 
-const fn col(name: &'static str, kind: &'static str, priority: u8, description: &'static str) -> Column {
+const fn col(
+    name: &'static str,
+    kind: &'static str,
+    priority: u8,
+    description: &'static str,
+) -> Column {
     Column {
         name,
         kind,
@@ -22,7 +27,12 @@ const fn col(name: &'static str, kind: &'static str, priority: u8, description: 
     }
 }
 
-const NAME: Column = col("Name", "string", 0, "Name must be unique within a namespace.");
+const NAME: Column = col(
+    "Name",
+    "string",
+    0,
+    "Name must be unique within a namespace.",
+);
 const AGE: Column = col("Age", "string", 0, "Time since the object was created.");
 
 /// Kubernetes' `HumanDuration`: `45s`, `3m20s`, `5h10m`, `3d4h`, `2y30d`.
@@ -119,14 +129,19 @@ fn count(value: &Value, pointer: &str) -> usize {
 
 /// The `STATUS` column of a pod, as `kubectl get pods` computes it.
 fn pod_status(pod: &Value) -> String {
-    if pod["metadata"].get("deletionTimestamp").is_some_and(|t| !t.is_null()) {
+    if pod["metadata"]
+        .get("deletionTimestamp")
+        .is_some_and(|t| !t.is_null())
+    {
         return "Terminating".to_owned();
     }
     let mut reason = text(pod, "/status/reason");
     if reason.is_empty() {
         reason = or_none(text(pod, "/status/phase"));
     }
-    let statuses = pod.pointer("/status/containerStatuses").and_then(Value::as_array);
+    let statuses = pod
+        .pointer("/status/containerStatuses")
+        .and_then(Value::as_array);
     for status in statuses.into_iter().flatten().rev() {
         let waiting = text(status, "/state/waiting/reason");
         let terminated = text(status, "/state/terminated/reason");
@@ -140,7 +155,9 @@ fn pod_status(pod: &Value) -> String {
 }
 
 fn pod_cells(pod: &Value) -> Vec<Value> {
-    let statuses = pod.pointer("/status/containerStatuses").and_then(Value::as_array);
+    let statuses = pod
+        .pointer("/status/containerStatuses")
+        .and_then(Value::as_array);
     let total = count(pod, "/spec/containers");
     let ready = statuses
         .into_iter()
@@ -165,7 +182,10 @@ fn service_ports(svc: &Value) -> String {
         .into_iter()
         .flatten()
         .map(|p| {
-            let node = p["nodePort"].as_i64().map(|n| format!(":{n}")).unwrap_or_default();
+            let node = p["nodePort"]
+                .as_i64()
+                .map(|n| format!(":{n}"))
+                .unwrap_or_default();
             format!(
                 "{}{node}/{}",
                 p["port"].as_i64().unwrap_or(0),
@@ -182,7 +202,13 @@ fn node_status(node: &Value) -> String {
         .into_iter()
         .flatten()
         .find(|c| c["type"] == "Ready")
-        .map(|c| if c["status"] == "True" { "Ready" } else { "NotReady" })
+        .map(|c| {
+            if c["status"] == "True" {
+                "Ready"
+            } else {
+                "NotReady"
+            }
+        })
         .unwrap_or("Unknown");
     if node.pointer("/spec/unschedulable").and_then(Value::as_bool) == Some(true) {
         format!("{ready},SchedulingDisabled")
@@ -201,26 +227,58 @@ fn node_roles(node: &Value) -> String {
     or_none(roles.join(","))
 }
 
+/// Computes a row's kind-specific cells from the object.
+type CellsOf = fn(&Value) -> Vec<Value>;
+
 /// The columns (besides NAME and AGE) and their cells, per kind.
-fn kind_columns(kind: &ResourceKind) -> (Vec<Column>, fn(&Value) -> Vec<Value>) {
+fn kind_columns(kind: &ResourceKind) -> (Vec<Column>, CellsOf) {
     match (kind.group.as_ref(), kind.plural.as_ref()) {
         ("", "pods") => (
             vec![
-                col("Ready", "string", 0, "The aggregate readiness state of this pod for accepting traffic."),
-                col("Status", "string", 0, "The aggregate status of the containers in this pod."),
-                col("Restarts", "integer", 0, "The number of times the containers in this pod have been restarted."),
+                col(
+                    "Ready",
+                    "string",
+                    0,
+                    "The aggregate readiness state of this pod for accepting traffic.",
+                ),
+                col(
+                    "Status",
+                    "string",
+                    0,
+                    "The aggregate status of the containers in this pod.",
+                ),
+                col(
+                    "Restarts",
+                    "integer",
+                    0,
+                    "The number of times the containers in this pod have been restarted.",
+                ),
             ],
             pod_cells,
         ),
         ("apps", "deployments") => (
             vec![
                 col("Ready", "string", 0, "Number of the pod with ready state"),
-                col("Up-to-date", "string", 0, "Total number of non-terminated pods targeted by this deployment that have the desired template spec."),
-                col("Available", "string", 0, "Total number of available pods (ready for at least minReadySeconds) targeted by this deployment."),
+                col(
+                    "Up-to-date",
+                    "string",
+                    0,
+                    "Total number of non-terminated pods targeted by this deployment that have the desired template spec.",
+                ),
+                col(
+                    "Available",
+                    "string",
+                    0,
+                    "Total number of available pods (ready for at least minReadySeconds) targeted by this deployment.",
+                ),
             ],
             |d| {
                 vec![
-                    Value::from(format!("{}/{}", int(d, "/status/readyReplicas"), int(d, "/spec/replicas"))),
+                    Value::from(format!(
+                        "{}/{}",
+                        int(d, "/status/readyReplicas"),
+                        int(d, "/spec/replicas")
+                    )),
                     Value::from(int(d, "/status/updatedReplicas")),
                     Value::from(int(d, "/status/availableReplicas")),
                 ]
@@ -244,14 +302,24 @@ fn kind_columns(kind: &ResourceKind) -> (Vec<Column>, fn(&Value) -> Vec<Value>) 
             vec![
                 col("Type", "string", 0, "The type of the service."),
                 col("Cluster-IP", "string", 0, "The cluster IP of the service."),
-                col("External-IP", "string", 0, "The external IPs of the service."),
+                col(
+                    "External-IP",
+                    "string",
+                    0,
+                    "The external IPs of the service.",
+                ),
                 col("Port(s)", "string", 0, "The ports of the service."),
             ],
             |s| {
                 let external = s
                     .pointer("/spec/externalIPs")
                     .and_then(Value::as_array)
-                    .map(|ips| ips.iter().filter_map(Value::as_str).collect::<Vec<_>>().join(","))
+                    .map(|ips| {
+                        ips.iter()
+                            .filter_map(Value::as_str)
+                            .collect::<Vec<_>>()
+                            .join(",")
+                    })
                     .unwrap_or_default();
                 vec![
                     Value::from(text(s, "/spec/type")),
@@ -265,7 +333,12 @@ fn kind_columns(kind: &ResourceKind) -> (Vec<Column>, fn(&Value) -> Vec<Value>) 
             vec![
                 col("Status", "string", 0, "The status of the node"),
                 col("Roles", "string", 0, "The roles of the node"),
-                col("Version", "string", 0, "Kubelet Version reported by the node."),
+                col(
+                    "Version",
+                    "string",
+                    0,
+                    "Kubelet Version reported by the node.",
+                ),
             ],
             |n| {
                 vec![
@@ -280,7 +353,12 @@ fn kind_columns(kind: &ResourceKind) -> (Vec<Column>, fn(&Value) -> Vec<Value>) 
             |n| vec![Value::from(text(n, "/status/phase"))],
         ),
         ("", "configmaps") => (
-            vec![col("Data", "integer", 0, "Number of keys in the config map")],
+            vec![col(
+                "Data",
+                "integer",
+                0,
+                "Number of keys in the config map",
+            )],
             |c| vec![Value::from(count(c, "/data") + count(c, "/binaryData"))],
         ),
         ("", "secrets") => (
@@ -288,12 +366,20 @@ fn kind_columns(kind: &ResourceKind) -> (Vec<Column>, fn(&Value) -> Vec<Value>) 
                 col("Type", "string", 0, "The type of the secret"),
                 col("Data", "integer", 0, "Number of keys in the secret"),
             ],
-            |s| vec![Value::from(text(s, "/type")), Value::from(count(s, "/data"))],
+            |s| {
+                vec![
+                    Value::from(text(s, "/type")),
+                    Value::from(count(s, "/data")),
+                ]
+            },
         ),
         ("batch", "jobs") => (
-            vec![
-                col("Completions", "string", 0, "The desired number of successfully finished pods the job should be run with."),
-            ],
+            vec![col(
+                "Completions",
+                "string",
+                0,
+                "The desired number of successfully finished pods the job should be run with.",
+            )],
             |j| {
                 let completions = j.pointer("/spec/completions").and_then(Value::as_i64);
                 let succeeded = int(j, "/status/succeeded");
@@ -416,8 +502,19 @@ mod tests {
             ]}
         }))
         .unwrap();
-        let t = table(&orchestra_api::kinds::PODS, &[Arc::new(pod)], "9", None, IncludeObject::Metadata);
-        let names: Vec<&str> = t["columnDefinitions"].as_array().unwrap().iter().map(|c| c["name"].as_str().unwrap()).collect();
+        let t = table(
+            &orchestra_api::kinds::PODS,
+            &[Arc::new(pod)],
+            "9",
+            None,
+            IncludeObject::Metadata,
+        );
+        let names: Vec<&str> = t["columnDefinitions"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|c| c["name"].as_str().unwrap())
+            .collect();
         assert_eq!(names, ["Name", "Ready", "Status", "Restarts", "Age"]);
         let cells = &t["rows"][0]["cells"];
         assert_eq!(cells[0], "web");

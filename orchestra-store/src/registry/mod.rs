@@ -513,7 +513,7 @@ impl Registry {
             let new = lifecycle::prepare_for_update(new, &*old, &self.kind, target)?;
             let errors = match target {
                 UpdateTarget::Internal => Vec::new(),
-                _ => validation::validate_create(&*new),
+                _ => validation::validate_update(&*new, &*old),
             };
             if !errors.is_empty() {
                 return Err(Status::invalid(

@@ -353,10 +353,10 @@ impl WatchCache {
             }
         };
         state.revision = revision;
-        if state.history.len() == self.inner.config.history_capacity {
-            if let Some(evicted) = state.history.pop_front() {
-                state.oldest_watchable = evicted.revision;
-            }
+        if state.history.len() == self.inner.config.history_capacity
+            && let Some(evicted) = state.history.pop_front()
+        {
+            state.oldest_watchable = evicted.revision;
         }
         if self.inner.config.history_capacity > 0 {
             state.history.push_back(entry.clone());
@@ -368,6 +368,30 @@ impl WatchCache {
         self.dispatch(&entry);
         drop(state);
         self.inner.revision_tx.send_replace(revision);
+    }
+
+    /// Records that the value written under `key` at `revision` could not be decoded: a
+    /// previous version leaves the cache (watchers that saw it get `DELETED`), and every
+    /// watcher that could see the key gets `status` as an `ERROR` event, which ends its
+    /// watch as Kubernetes' etcd watcher does; re-watching from the last resourceVersion it
+    /// received continues past the undecodable write.
+    pub fn apply_undecodable(&self, revision: i64, key: &str, status: Status) {
+        self.apply(revision, key, None);
+        let namespace = self
+            .inner
+            .kind
+            .is_namespaced()
+            .then(|| key.split_once('/').map_or(key, |(ns, _)| ns));
+        self.watchers().retain(|watcher| {
+            let sees_key = match (&watcher.filter.namespace, namespace) {
+                (Some(wanted), Some(ns)) => wanted == ns,
+                _ => true,
+            };
+            if sees_key {
+                let _ = watcher.closed_with.set(status.clone());
+            }
+            !sees_key
+        });
     }
 
     fn dispatch(&self, entry: &HistoryEntry) {

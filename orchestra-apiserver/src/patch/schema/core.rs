@@ -1,0 +1,191 @@
+//! Patch metadata of `meta/v1` and `core/v1` types, from the v1.33 struct tags.
+
+use super::{FieldSchema, PatchMeta, PatchSchema};
+
+/// `io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta`: owner references merge by `uid`,
+/// finalizers as a set; `managedFields` has no strategy.
+pub(super) static OBJECT_META: PatchSchema = PatchSchema::new(
+    "io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta",
+    &[
+        FieldSchema::new("ownerReferences", PatchMeta::merge_by("uid"), None),
+        FieldSchema::merge_scalars("finalizers"),
+    ],
+);
+
+/// A `status` whose only patch metadata is `conditions`, merged by `type` (the status of
+/// Namespace, PersistentVolumeClaim, ReplicationController, Service, every workload, HPA, PDB).
+pub(super) static CONDITIONS_STATUS: PatchSchema = PatchSchema::new(
+    "status with conditions",
+    &[FieldSchema::new(
+        "conditions",
+        PatchMeta::merge_by("type"),
+        None,
+    )],
+);
+
+/// `io.k8s.api.core.v1.Container`, and `EphemeralContainer`, which shares its lists.
+/// `envFrom` and `resizePolicy` have no strategy.
+pub(super) static CONTAINER: PatchSchema = PatchSchema::new(
+    "io.k8s.api.core.v1.Container",
+    &[
+        FieldSchema::new("ports", PatchMeta::merge_by("containerPort"), None),
+        FieldSchema::new("env", PatchMeta::merge_by("name"), None),
+        FieldSchema::new("volumeMounts", PatchMeta::merge_by("mountPath"), None),
+        FieldSchema::new("volumeDevices", PatchMeta::merge_by("devicePath"), None),
+    ],
+);
+
+/// `io.k8s.api.core.v1.PodSpec`. `tolerations`, `readinessGates`, `affinity` terms and
+/// `os` have no strategy: a patch replaces them.
+pub(super) static POD_SPEC: PatchSchema = PatchSchema::new(
+    "io.k8s.api.core.v1.PodSpec",
+    &[
+        FieldSchema::new(
+            "volumes",
+            PatchMeta::merge_by("name").with_retain_keys(),
+            None,
+        ),
+        FieldSchema::merge_list("initContainers", "name", &CONTAINER),
+        FieldSchema::merge_list("containers", "name", &CONTAINER),
+        FieldSchema::merge_list("ephemeralContainers", "name", &CONTAINER),
+        FieldSchema::new("imagePullSecrets", PatchMeta::merge_by("name"), None),
+        FieldSchema::new("hostAliases", PatchMeta::merge_by("ip"), None),
+        FieldSchema::new(
+            "topologySpreadConstraints",
+            PatchMeta::merge_by("topologyKey"),
+            None,
+        ),
+        FieldSchema::new(
+            "resourceClaims",
+            PatchMeta::merge_by("name").with_retain_keys(),
+            None,
+        ),
+        FieldSchema::new("schedulingGates", PatchMeta::merge_by("name"), None),
+    ],
+);
+
+/// `io.k8s.api.core.v1.PodStatus`.
+pub(super) static POD_STATUS: PatchSchema = PatchSchema::new(
+    "io.k8s.api.core.v1.PodStatus",
+    &[
+        FieldSchema::new("conditions", PatchMeta::merge_by("type"), None),
+        FieldSchema::new("podIPs", PatchMeta::merge_by("ip"), None),
+        FieldSchema::new("hostIPs", PatchMeta::merge_by("ip"), None),
+        FieldSchema::new(
+            "resourceClaimStatuses",
+            PatchMeta::merge_by("name").with_retain_keys(),
+            None,
+        ),
+    ],
+);
+
+/// `io.k8s.api.core.v1.PodTemplateSpec`: the subtree every workload shares.
+pub(super) static POD_TEMPLATE_SPEC: PatchSchema = PatchSchema::new(
+    "io.k8s.api.core.v1.PodTemplateSpec",
+    &[
+        FieldSchema::nested("metadata", &OBJECT_META),
+        FieldSchema::nested("spec", &POD_SPEC),
+    ],
+);
+
+/// `Pod`.
+pub(super) static POD: PatchSchema = PatchSchema::new(
+    "io.k8s.api.core.v1.Pod",
+    &[
+        FieldSchema::nested("metadata", &OBJECT_META),
+        FieldSchema::nested("spec", &POD_SPEC),
+        FieldSchema::nested("status", &POD_STATUS),
+    ],
+);
+
+/// `PodTemplate`.
+pub(super) static POD_TEMPLATE: PatchSchema = PatchSchema::new(
+    "io.k8s.api.core.v1.PodTemplate",
+    &[
+        FieldSchema::nested("metadata", &OBJECT_META),
+        FieldSchema::nested("template", &POD_TEMPLATE_SPEC),
+    ],
+);
+
+/// `ReplicationControllerSpec`.
+static REPLICATION_CONTROLLER_SPEC: PatchSchema = PatchSchema::new(
+    "io.k8s.api.core.v1.ReplicationControllerSpec",
+    &[FieldSchema::nested("template", &POD_TEMPLATE_SPEC)],
+);
+
+/// `ReplicationController`.
+pub(super) static REPLICATION_CONTROLLER: PatchSchema = PatchSchema::new(
+    "io.k8s.api.core.v1.ReplicationController",
+    &[
+        FieldSchema::nested("metadata", &OBJECT_META),
+        FieldSchema::nested("spec", &REPLICATION_CONTROLLER_SPEC),
+        FieldSchema::nested("status", &CONDITIONS_STATUS),
+    ],
+);
+
+/// `NodeSpec`: `podCIDRs` merges as a set; `taints` has no strategy.
+static NODE_SPEC: PatchSchema = PatchSchema::new(
+    "io.k8s.api.core.v1.NodeSpec",
+    &[FieldSchema::merge_scalars("podCIDRs")],
+);
+
+/// `NodeStatus`. Addresses merge by `type`, a known Kubernetes quirk: a node's IPv4 and IPv6
+/// `InternalIP` share the key, so a patch cannot hold both apart.
+static NODE_STATUS: PatchSchema = PatchSchema::new(
+    "io.k8s.api.core.v1.NodeStatus",
+    &[
+        FieldSchema::new("conditions", PatchMeta::merge_by("type"), None),
+        FieldSchema::new("addresses", PatchMeta::merge_by("type"), None),
+    ],
+);
+
+/// `Node`.
+pub(super) static NODE: PatchSchema = PatchSchema::new(
+    "io.k8s.api.core.v1.Node",
+    &[
+        FieldSchema::nested("metadata", &OBJECT_META),
+        FieldSchema::nested("spec", &NODE_SPEC),
+        FieldSchema::nested("status", &NODE_STATUS),
+    ],
+);
+
+/// `ServiceSpec`. Ports merge by `port` alone, a known Kubernetes quirk: `53/TCP` and
+/// `53/UDP` share the key, so a strategic patch naming port 53 merges into the first of them.
+static SERVICE_SPEC: PatchSchema = PatchSchema::new(
+    "io.k8s.api.core.v1.ServiceSpec",
+    &[FieldSchema::new("ports", PatchMeta::merge_by("port"), None)],
+);
+
+/// `Service`. `status.loadBalancer.ingress` has no strategy.
+pub(super) static SERVICE: PatchSchema = PatchSchema::new(
+    "io.k8s.api.core.v1.Service",
+    &[
+        FieldSchema::nested("metadata", &OBJECT_META),
+        FieldSchema::nested("spec", &SERVICE_SPEC),
+        FieldSchema::nested("status", &CONDITIONS_STATUS),
+    ],
+);
+
+/// `Namespace`, `PersistentVolumeClaim`: metadata and `status.conditions`.
+pub(super) static WITH_STATUS_CONDITIONS: PatchSchema = PatchSchema::new(
+    "object with status.conditions",
+    &[
+        FieldSchema::nested("metadata", &OBJECT_META),
+        FieldSchema::nested("status", &CONDITIONS_STATUS),
+    ],
+);
+
+/// `ServiceAccount`: `secrets` merges by `name`; `imagePullSecrets` has no strategy here
+/// (unlike the pod's).
+pub(super) static SERVICE_ACCOUNT: PatchSchema = PatchSchema::new(
+    "io.k8s.api.core.v1.ServiceAccount",
+    &[
+        FieldSchema::nested("metadata", &OBJECT_META),
+        FieldSchema::new("secrets", PatchMeta::merge_by("name"), None),
+    ],
+);
+
+/// Any kind whose only patch metadata is in `metadata` (ConfigMap, Secret, Endpoints,
+/// EndpointSlice, RBAC, Lease, …): every other list is replaced.
+pub(super) static METADATA_ONLY: PatchSchema =
+    PatchSchema::new("object", &[FieldSchema::nested("metadata", &OBJECT_META)]);
