@@ -2,8 +2,8 @@
 //!
 //! As in Kubernetes, a client proves its identity with a TLS client certificate signed by the
 //! cluster CA: the subject's common name (CN) is the user name, each organization (O) a group.
-//! The TLS handshake verifies the certificate chain ([`crate::serve`] rejects certificates of
-//! other CAs there); this module turns the verified leaf certificate into a [`UserInfo`], which
+//! [`crate::serve`] verifies the certificate chain after the handshake (certificates of other
+//! CAs get `401`); this module turns the verified leaf certificate into a [`UserInfo`], which
 //! the server puts into every request's extensions for authorization, admission and audit.
 //!
 //! Every authenticated user is also in `system:authenticated`. A request without a client

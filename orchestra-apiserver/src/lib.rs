@@ -14,6 +14,7 @@ pub mod server;
 pub mod patch;
 
 pub mod authn;
+pub mod authz;
 pub mod data_dir;
 pub mod kubeconfig;
 pub mod pki;

@@ -5,11 +5,12 @@
 //! `shutdown` future completes. Each connection
 //!
 //! 1. completes a TLS handshake (rustls, ALPN `h2` and `http/1.1`: `kubectl` speaks HTTP/2) in
-//!    which a client *may* present a certificate; one that the cluster CA did not sign fails the
-//!    handshake, as in Kubernetes;
-//! 2. is authenticated once ([`crate::authn`]): every request on it carries the [`UserInfo`] in
-//!    its extensions, with the client's address as [`ConnectInfo`] and the server's
-//!    [`ShutdownSignal`]; without a certificate it is `system:anonymous`, or gets
+//!    which a client *may* present a certificate and must prove it holds its key;
+//! 2. is authenticated once ([`crate::authn`]): a certificate the cluster CA did not sign gets
+//!    `401 Unauthorized` on every request, as Kubernetes' x509 authenticator answers it (the
+//!    handshake itself succeeds, so the client learns why); otherwise every request carries
+//!    the [`UserInfo`] in its extensions, with the client's address as [`ConnectInfo`] and the
+//!    server's [`ShutdownSignal`]; without a certificate it is `system:anonymous`, or gets
 //!    `401 Unauthorized` when [`ServeOptions::anonymous_auth`] is off;
 //! 3. is served by the caller's [`axum::Router`].
 //!
@@ -45,8 +46,10 @@ use hyper::body::Incoming;
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
-use rustls::RootCertStore;
+use rustls::pki_types::{CertificateDer, UnixTime};
 use rustls::server::WebPkiClientVerifier;
+use rustls::server::danger::{ClientCertVerified, ClientCertVerifier};
+use rustls::{DigitallySignedStruct, DistinguishedName, RootCertStore, SignatureScheme};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
 use tokio::task::{JoinHandle, JoinSet};
@@ -203,6 +206,7 @@ pub async fn serve_with(
     let signal = ShutdownSignal { rx: signal_rx };
     let server = Server {
         acceptor: TlsAcceptor::from(tls),
+        chain: cluster_ca_verifier(pki)?,
         router,
         signal: signal.clone(),
         options,
@@ -216,26 +220,88 @@ pub async fn serve_with(
     })
 }
 
-/// The rustls configuration of the server: the PKI's serving certificate, client certificates
-/// verified against its CA but optional, ALPN `h2` then `http/1.1`.
+/// The rustls configuration of the server: the PKI's serving certificate, optional client
+/// certificates whose chain each connection checks after the handshake, ALPN
+/// `h2` then `http/1.1`.
 pub fn tls_server_config(pki: &Pki) -> Result<Arc<rustls::ServerConfig>, ServeError> {
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let verifier = DeferredClientVerifier {
+        chain: cluster_ca_verifier(pki)?,
+    };
+    let mut config = rustls::ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|err| ServeError::Tls(err.to_string()))?
+        .with_client_cert_verifier(Arc::new(verifier))
+        .with_single_cert(pki.serving().cert_chain_der()?, pki.serving().key_der()?)
+        .map_err(|err| ServeError::Tls(format!("serving certificate: {err}")))?;
+    config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
+    Ok(Arc::new(config))
+}
+
+/// Verifies client certificate chains against the cluster CA.
+fn cluster_ca_verifier(pki: &Pki) -> Result<Arc<dyn ClientCertVerifier>, ServeError> {
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let mut roots = RootCertStore::empty();
     roots
         .add(pki.ca_cert_der().clone())
         .map_err(|err| ServeError::Tls(format!("CA certificate: {err}")))?;
-    let verifier = WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider.clone())
+    WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider)
         .allow_unauthenticated()
         .build()
-        .map_err(|err| ServeError::Tls(format!("client verifier: {err}")))?;
-    let mut config = rustls::ServerConfig::builder_with_provider(provider)
-        .with_safe_default_protocol_versions()
-        .map_err(|err| ServeError::Tls(err.to_string()))?
-        .with_client_cert_verifier(verifier)
-        .with_single_cert(pki.serving().cert_chain_der()?, pki.serving().key_der()?)
-        .map_err(|err| ServeError::Tls(format!("serving certificate: {err}")))?;
-    config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
-    Ok(Arc::new(config))
+        .map_err(|err| ServeError::Tls(format!("client verifier: {err}")))
+}
+
+/// Lets any client certificate through the handshake once its holder has proven possession of
+/// the key, leaving the verdict on the chain to authentication: Kubernetes answers an untrusted
+/// certificate with `401 Unauthorized`, not with a failed handshake.
+#[derive(Debug)]
+struct DeferredClientVerifier {
+    chain: Arc<dyn ClientCertVerifier>,
+}
+
+impl ClientCertVerifier for DeferredClientVerifier {
+    fn offer_client_auth(&self) -> bool {
+        true
+    }
+
+    fn client_auth_mandatory(&self) -> bool {
+        false
+    }
+
+    fn root_hint_subjects(&self) -> &[DistinguishedName] {
+        self.chain.root_hint_subjects()
+    }
+
+    fn verify_client_cert(
+        &self,
+        _end_entity: &CertificateDer<'_>,
+        _intermediates: &[CertificateDer<'_>],
+        _now: UnixTime,
+    ) -> Result<ClientCertVerified, rustls::Error> {
+        Ok(ClientCertVerified::assertion())
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
+        self.chain.verify_tls12_signature(message, cert, dss)
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
+        self.chain.verify_tls13_signature(message, cert, dss)
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+        self.chain.supported_verify_schemes()
+    }
 }
 
 /// Completes on SIGTERM or SIGINT (Ctrl-C): the `shutdown` future of a server process.
@@ -271,6 +337,7 @@ async fn ctrl_c() {
 #[derive(Clone)]
 struct Server {
     acceptor: TlsAcceptor,
+    chain: Arc<dyn ClientCertVerifier>,
     router: Router,
     signal: ShutdownSignal,
     options: ServeOptions,
@@ -348,8 +415,17 @@ impl Server {
             },
             () = self.signal.triggered() => return,
         };
-        let user = authn::user_from_peer_certificates(tls.get_ref().1.peer_certificates());
-        tracing::debug!(%peer, user = %user.name, groups = ?user.groups, "connection authenticated");
+        let peer_chain = tls.get_ref().1.peer_certificates();
+        let trusted = match peer_chain.and_then(<[_]>::split_first) {
+            Some((leaf, intermediates)) => self
+                .chain
+                .verify_client_cert(leaf, intermediates, UnixTime::now())
+                .map_err(|err| tracing::debug!(%peer, %err, "untrusted client certificate"))
+                .is_ok(),
+            None => true,
+        };
+        let user = authn::user_from_peer_certificates(peer_chain);
+        tracing::debug!(%peer, user = %user.name, groups = ?user.groups, trusted, "connection authenticated");
 
         let Server {
             router,
@@ -364,7 +440,7 @@ impl Server {
             let signal = request_signal.clone();
             let anonymous_auth = options.anonymous_auth;
             async move {
-                if user.is_anonymous() && !anonymous_auth {
+                if !trusted || (user.is_anonymous() && !anonymous_auth) {
                     return Ok::<_, Infallible>(authn::unauthorized_response());
                 }
                 let extensions = request.extensions_mut();

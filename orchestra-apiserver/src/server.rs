@@ -12,6 +12,7 @@ use orchestra_store::{
     DiskKv, EtcdKv, KvStore, LocalClient, MemoryKv, Store, StoreConfig, StoreError,
 };
 
+use crate::authz::{self, AllowAuthenticated};
 use crate::data_dir::{DataDir, DataDirError};
 use crate::pki::{Pki, PkiError};
 use crate::rest::{RestState, router};
@@ -123,7 +124,8 @@ pub async fn start(
         .map_err(StartError::Bootstrap)?;
     let pki = Pki::load_or_create(&config.data_dir, config.listen, &[])?;
     let state = Arc::new(RestState::new(client.clone(), config.listen.to_string()));
-    let handle = serve(config.listen, &pki, router(state), shutdown).await?;
+    let app = authz::layer(router(state), Arc::new(AllowAuthenticated));
+    let handle = serve(config.listen, &pki, app, shutdown).await?;
     let server_url = format!("https://{}", handle.local_addr());
     let kubeconfig = kubeconfig::write(&config.data_dir, &server_url, &pki)?;
     Ok(RunningApiServer {

@@ -35,6 +35,7 @@ use orchestra_api::{
 };
 use serde_json::Value;
 
+use crate::serve::ShutdownSignal;
 use body::{BodyFormat, MAX_BODY_BYTES};
 use params::Query;
 use path::{ApiPath, ResourcePath};
@@ -110,6 +111,8 @@ struct Call {
     content_type: Option<String>,
     rendering: Rendering,
     body: Bytes,
+    /// Fires when the server shuts down; open watches end then.
+    shutdown: Option<ShutdownSignal>,
 }
 
 async fn handle(state: &RestState, request: Request) -> Result<Response, Status> {
@@ -140,6 +143,7 @@ async fn handle(state: &RestState, request: Request) -> Result<Response, Status>
         content_type: header_text(header::CONTENT_TYPE),
         rendering,
         body,
+        shutdown: parts.extensions.get::<ShutdownSignal>().cloned(),
     };
     let parsed = path::parse(&path).map_err(|_| not_found_path(&path))?;
     let get_only = |response: Response| {
@@ -213,7 +217,12 @@ async fn resource_call(state: &RestState, r: ResourcePath, call: Call) -> Result
             if call.query.is_watch()? {
                 let params = call.query.watch_params()?;
                 let stream = client.watch(kind, ns, &params).await?;
-                return Ok(watch_response(kind, stream, rendering));
+                return Ok(watch_response(
+                    kind,
+                    stream,
+                    rendering,
+                    call.shutdown.clone(),
+                ));
             }
             let list = client.list(kind, ns, &call.query.list_params()?).await?;
             Ok(list_response(kind, &list, rendering))
@@ -260,7 +269,12 @@ async fn resource_call(state: &RestState, r: ResourcePath, call: Call) -> Result
                     _ => by_name,
                 });
                 let stream = client.watch(kind, ns, &params).await?;
-                return Ok(watch_response(kind, stream, rendering));
+                return Ok(watch_response(
+                    kind,
+                    stream,
+                    rendering,
+                    call.shutdown.clone(),
+                ));
             }
             let obj = client.get(kind, ns, name, &call.query.get_params()).await?;
             Ok(object_response(StatusCode::OK, kind, &obj, rendering, &[]))
@@ -446,12 +460,20 @@ fn patch_of(call: &Call) -> Result<Patch, Status> {
     }
 }
 
-/// A watch as a chunked stream of newline-delimited watch events.
+/// A watch as a chunked stream of newline-delimited watch events, ending cleanly when the
+/// server shuts down.
 fn watch_response(
     kind: &'static ResourceKind,
     stream: orchestra_api::WatchStream,
     rendering: Rendering,
+    shutdown: Option<ShutdownSignal>,
 ) -> Response {
+    let stream = match shutdown {
+        Some(signal) => stream
+            .take_until(async move { signal.triggered().await })
+            .boxed(),
+        None => stream,
+    };
     let lines = stream.map(move |event| {
         let encoded = encode_event(kind, event, rendering);
         Ok::<Bytes, std::convert::Infallible>(Bytes::from(encoded))

@@ -1,0 +1,88 @@
+//! `orchestra`: the cluster's components as subcommands.
+//!
+//! ```text
+//! orchestra apiserver --data-dir DIR [--listen 127.0.0.1:6443] [--store embedded|memory|etcd=URL]
+//! ```
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+use orchestra_apiserver::serve::termination_signal;
+use orchestra_apiserver::server::{ApiServerConfig, StoreBackend, start};
+use tracing_subscriber::EnvFilter;
+
+/// Kubernetes-style orchestration: run a cluster's components.
+#[derive(Debug, Parser)]
+#[command(name = "orchestra", version, about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Serve the Kubernetes API over HTTPS in front of the store.
+    Apiserver(ApiserverArgs),
+}
+
+#[derive(Debug, clap::Args)]
+struct ApiserverArgs {
+    /// Holds the PKI, the kubeconfig and, for the embedded store, the cluster's state.
+    #[arg(long)]
+    data_dir: PathBuf,
+    /// The HTTPS address to serve on.
+    #[arg(long, default_value = "127.0.0.1:6443")]
+    listen: SocketAddr,
+    /// Where the state lives: `embedded` (durable, in the data dir), `memory`, or
+    /// `etcd=URL[,URL…]`.
+    #[arg(long, default_value = "embedded")]
+    store: StoreBackend,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            EnvFilter::try_from_env("ORCHESTRA_LOG").unwrap_or_else(|_| EnvFilter::new("info")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(runtime) => runtime,
+        Err(err) => {
+            eprintln!("orchestra: cannot start the async runtime: {err}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let result = runtime.block_on(async {
+        match cli.command {
+            Command::Apiserver(args) => apiserver(args).await,
+        }
+    });
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(message) => {
+            eprintln!("orchestra: {message}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn apiserver(args: ApiserverArgs) -> Result<(), String> {
+    let config = ApiServerConfig {
+        data_dir: args.data_dir,
+        listen: args.listen,
+        store: args.store,
+    };
+    let server = start(config, Box::pin(termination_signal()))
+        .await
+        .map_err(|err| err.to_string())?;
+    println!(
+        "API server ready on https://{}\nkubectl --kubeconfig {} get namespaces",
+        server.handle.local_addr(),
+        server.kubeconfig.display()
+    );
+    server.handle.wait().await.map_err(|err| err.to_string())
+}
