@@ -8,7 +8,7 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::{
 use orchestra_api::kinds::{self, ResourceKind};
 
 /// The groups served, each with its versions, in table order (core group excluded).
-fn groups() -> Vec<(&'static str, Vec<&'static str>)> {
+pub(crate) fn served_groups() -> Vec<(&'static str, Vec<&'static str>)> {
     let mut groups: Vec<(&'static str, Vec<&'static str>)> = Vec::new();
     for kind in kinds::BUILTIN {
         let (group, version): (&'static str, &'static str) = (&kind.group, &kind.version);
@@ -60,7 +60,7 @@ fn api_group(name: &str, versions: &[&str]) -> APIGroup {
 /// `GET /apis`.
 pub fn group_list() -> APIGroupList {
     APIGroupList {
-        groups: groups()
+        groups: served_groups()
             .iter()
             .map(|(name, versions)| api_group(name, versions))
             .collect(),
@@ -69,7 +69,7 @@ pub fn group_list() -> APIGroupList {
 
 /// `GET /apis/<group>`, if the group is served.
 pub fn group(name: &str) -> Option<APIGroup> {
-    groups()
+    served_groups()
         .iter()
         .find(|(g, _)| *g == name)
         .map(|(g, versions)| api_group(g, versions))

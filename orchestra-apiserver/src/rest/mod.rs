@@ -10,8 +10,10 @@
 //! # }
 //! ```
 
+pub mod aggregated_discovery;
 pub mod body;
 pub mod discovery;
+pub mod etagged;
 pub mod params;
 pub mod path;
 pub mod response;
@@ -153,6 +155,13 @@ async fn handle(state: &RestState, request: Request) -> Result<Response, Status>
             Err(Status::method_not_allowed())
         }
     };
+    if let Some(aggregated) = aggregated_discovery::respond(
+        &parsed,
+        header_text(header::ACCEPT).as_deref(),
+        header_text(header::IF_NONE_MATCH).as_deref(),
+    ) {
+        return get_only(aggregated);
+    }
     match parsed {
         ApiPath::LegacyRoot => get_only(value_response(
             StatusCode::OK,
