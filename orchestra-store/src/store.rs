@@ -19,6 +19,7 @@ use tokio::task::JoinHandle;
 
 use crate::StoreError;
 use crate::kv::{KeyValue, KvStore, RangeRequest, Revision, WatchEvent, WatchRequest};
+use crate::registry::service_allocation::ServiceNetwork;
 use crate::watch_cache::{WatchCache, WatchCacheConfig};
 
 /// The prefix under which every object lives, as in Kubernetes' etcd layout.
@@ -36,6 +37,8 @@ pub struct StoreConfig {
     pub freshness_timeout: Duration,
     /// Page size of the lists that fill the caches.
     pub sync_page_size: usize,
+    /// Where Services' cluster IPs and node ports come from.
+    pub service_network: ServiceNetwork,
 }
 
 impl Default for StoreConfig {
@@ -45,6 +48,7 @@ impl Default for StoreConfig {
             bookmark_interval: Duration::from_secs(60),
             freshness_timeout: Duration::from_secs(10),
             sync_page_size: 1_000,
+            service_network: ServiceNetwork::default(),
         }
     }
 }

@@ -97,7 +97,7 @@ pub use scheduling::default_priority_class;
 pub use secret::default_secret;
 pub use service::{
     IpFamily, default_endpoint_slice, default_endpoints, default_service,
-    default_service_ip_families,
+    default_service_ip_families, drop_service_type_dependent_fields,
 };
 pub use storage::{
     default_csi_driver, default_persistent_volume, default_persistent_volume_claim,

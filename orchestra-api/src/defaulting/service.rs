@@ -119,6 +119,82 @@ impl IpFamily {
     }
 }
 
+/// Clears, on an update that changes a Service's type, the fields the old type needed and
+/// the new one does not, as Kubernetes' Service registry does before validation: only those
+/// the update left as they were (the server may have filled them in), never ones the user
+/// changed. Leaving ClusterIP-less types drops the cluster IPs and families, leaving
+/// NodePort/LoadBalancer drops node ports and the external traffic policy, leaving
+/// LoadBalancer drops its node-port allocation flag, class and status.
+pub fn drop_service_type_dependent_fields(old: &Service, new: &mut Service) {
+    let (Some(old_spec), Some(spec)) = (old.spec.as_ref(), new.spec.as_mut()) else {
+        return;
+    };
+    let type_of = |t: &Option<String>| t.clone().unwrap_or_else(|| "ClusterIP".to_owned());
+    let (old_type, new_type) = (type_of(&old_spec.type_), type_of(&spec.type_));
+    let needs_cluster_ip = |t: &str| t != "ExternalName";
+    let needs_node_port = |t: &str, allocate: Option<bool>| {
+        t == "NodePort" || (t == "LoadBalancer" && allocate != Some(false))
+    };
+    let externally_accessible = |t: &str, external_ips: &Option<Vec<String>>| {
+        t == "NodePort"
+            || t == "LoadBalancer"
+            || (t == "ClusterIP" && external_ips.as_ref().is_some_and(|ips| !ips.is_empty()))
+    };
+    let needs_health_port = |t: &str, policy: &Option<String>| {
+        t == "LoadBalancer" && policy.as_deref() == Some("Local")
+    };
+
+    if needs_cluster_ip(&old_type) && !needs_cluster_ip(&new_type) {
+        if spec.cluster_ip == old_spec.cluster_ip && spec.cluster_ips == old_spec.cluster_ips {
+            spec.cluster_ip = None;
+            spec.cluster_ips = None;
+        }
+        if spec.ip_families == old_spec.ip_families {
+            spec.ip_families = None;
+        }
+        if spec.ip_family_policy == old_spec.ip_family_policy {
+            spec.ip_family_policy = None;
+        }
+    }
+    let node_ports =
+        |ports: &Option<Vec<k8s_openapi::api::core::v1::ServicePort>>| -> Vec<Option<i32>> {
+            ports.iter().flatten().map(|p| p.node_port).collect()
+        };
+    if needs_node_port(&old_type, old_spec.allocate_load_balancer_node_ports)
+        && !needs_node_port(&new_type, spec.allocate_load_balancer_node_ports)
+        && node_ports(&spec.ports) == node_ports(&old_spec.ports)
+    {
+        for port in spec.ports.iter_mut().flatten() {
+            port.node_port = None;
+        }
+    }
+    if needs_health_port(&old_type, &old_spec.external_traffic_policy)
+        && !needs_health_port(&new_type, &spec.external_traffic_policy)
+        && spec.health_check_node_port == old_spec.health_check_node_port
+    {
+        spec.health_check_node_port = None;
+    }
+    if old_type == "LoadBalancer" && new_type != "LoadBalancer" {
+        if spec.allocate_load_balancer_node_ports == old_spec.allocate_load_balancer_node_ports {
+            spec.allocate_load_balancer_node_ports = None;
+        }
+        if spec.load_balancer_class == old_spec.load_balancer_class {
+            spec.load_balancer_class = None;
+        }
+    }
+    if externally_accessible(&old_type, &old_spec.external_ips)
+        && !externally_accessible(&new_type, &spec.external_ips)
+        && spec.external_traffic_policy == old_spec.external_traffic_policy
+    {
+        spec.external_traffic_policy = None;
+    }
+    if new_type != "LoadBalancer"
+        && let Some(status) = new.status.as_mut()
+    {
+        status.load_balancer = None;
+    }
+}
+
 /// Chooses a new Service's `ipFamilyPolicy` and `ipFamilies` as the Kubernetes Service
 /// registry does on create (`initIPFamilyFields`), for a cluster that serves
 /// `cluster_families` (the first is the default; none means IPv4 only).

@@ -30,6 +30,7 @@
 
 pub mod lifecycle;
 mod scale;
+pub mod service_allocation;
 
 use std::sync::Arc;
 
@@ -49,6 +50,8 @@ use crate::StoreError;
 use crate::kv::{RangeRequest, Revision};
 use crate::store::{Store, decode, kind_prefix, status_of};
 use crate::watch_cache::{Filter, WatchCache, WatchStart, object_key};
+use k8s_openapi::api::core::v1::Service;
+use service_allocation::ServiceAllocator;
 
 use lifecycle::{DeletePlan, UpdateTarget};
 
@@ -159,6 +162,26 @@ impl Registry {
     /// The kind's watch cache.
     pub fn cache(&self) -> &WatchCache {
         &self.cache
+    }
+
+    /// The allocator of Service addresses and ports, for the Service registry only.
+    fn service_allocator(&self) -> Option<ServiceAllocator<'_>> {
+        (self.kind.group.is_empty() && self.kind.plural == "services").then(|| {
+            ServiceAllocator::new(
+                self.store.kv().as_ref(),
+                &self.store.config().service_network,
+            )
+        })
+    }
+
+    /// Releases what a removed object held (a Service's addresses and ports).
+    async fn release_held(&self, removed: &dyn Object) {
+        if let (Some(allocator), Some(service)) = (
+            self.service_allocator(),
+            removed.as_any().downcast_ref::<Service>(),
+        ) {
+            allocator.release_service(service).await;
+        }
     }
 
     fn not_found(&self, name: &str) -> Status {
@@ -424,20 +447,39 @@ impl Registry {
                 &errors,
             ));
         }
-        let bytes = self.encode(&*obj)?;
         let namespace = obj.metadata().namespace.clone().unwrap_or_default();
         if params.dry_run {
             return Ok(Arc::from(obj));
         }
         let key = self.storage_key(&namespace, &name);
-        match self.store.kv().create(key, bytes).await {
-            Ok(kv) => Ok(Self::with_revision(obj, kv.mod_revision)),
-            Err(StoreError::AlreadyExists { .. }) => Err(Status::already_exists(
-                &self.kind.group,
-                &self.kind.plural,
-                &name,
-            )),
-            Err(err) => Err(status_of(err)),
+        let allocations = match (
+            self.service_allocator(),
+            obj.as_any_mut().downcast_mut::<Service>(),
+        ) {
+            (Some(allocator), Some(service)) => Some(allocator.allocate_for_create(service).await?),
+            _ => None,
+        };
+        let created = match self.encode(&*obj) {
+            Ok(bytes) => self
+                .store
+                .kv()
+                .create(key, bytes)
+                .await
+                .map_err(|err| match err {
+                    StoreError::AlreadyExists { .. } => {
+                        Status::already_exists(&self.kind.group, &self.kind.plural, &name)
+                    }
+                    err => status_of(err),
+                }),
+            Err(status) => Err(status),
+        };
+        match (created, self.service_allocator(), allocations) {
+            (Ok(kv), _, _) => Ok(Self::with_revision(obj, kv.mod_revision)),
+            (Err(status), Some(allocator), Some(allocations)) => {
+                allocator.release(allocations).await;
+                Err(status)
+            }
+            (Err(status), _, _) => Err(status),
         }
     }
 
@@ -510,7 +552,15 @@ impl Registry {
             if !conditional {
                 new.metadata_mut().resource_version = old.metadata().resource_version.clone();
             }
-            let new = lifecycle::prepare_for_update(new, &*old, &self.kind, target)?;
+            let mut new = lifecycle::prepare_for_update(new, &*old, &self.kind, target)?;
+            if target == UpdateTarget::Main
+                && let (Some(service), Some(old_service)) = (
+                    new.as_any_mut().downcast_mut::<Service>(),
+                    old.as_any().downcast_ref::<Service>(),
+                )
+            {
+                defaulting::drop_service_type_dependent_fields(old_service, service);
+            }
             let errors = match target {
                 UpdateTarget::Internal => Vec::new(),
                 _ => validation::validate_update(&*new, &*old),
@@ -537,7 +587,25 @@ impl Registry {
             if dry_run {
                 return Ok(Arc::from(new));
             }
-            let outcome = if lifecycle::deletion_complete(new.metadata()) {
+            let removing = lifecycle::deletion_complete(new.metadata());
+            let (allocated, unused) = match (
+                self.service_allocator().filter(|_| !removing),
+                new.as_any_mut().downcast_mut::<Service>(),
+                old.as_any().downcast_ref::<Service>(),
+            ) {
+                (Some(allocator), Some(service), Some(old_service)) => {
+                    let (allocated, unused) =
+                        allocator.allocate_for_update(old_service, service).await?;
+                    (Some(allocated), Some(unused))
+                }
+                _ => (None, None),
+            };
+            let bytes = if allocated.is_some() {
+                self.encode(&*new)?
+            } else {
+                bytes
+            };
+            let outcome = if removing {
                 self.store
                     .kv()
                     .delete(key.clone(), Some(old_revision))
@@ -548,6 +616,16 @@ impl Registry {
                     .update(key.clone(), bytes, old_revision)
                     .await
             };
+            if let Some(allocator) = self.service_allocator() {
+                match (&outcome, allocated, unused) {
+                    (Ok(_), _, Some(unused)) => allocator.release(unused).await,
+                    (Err(_), Some(allocated), _) => allocator.release(allocated).await,
+                    _ => {}
+                }
+            }
+            if removing && outcome.is_ok() {
+                self.release_held(&*old).await;
+            }
             match outcome {
                 Ok(kv) => return Ok(Self::with_revision(new, kv.mod_revision)),
                 Err(StoreError::Conflict {
@@ -661,12 +739,18 @@ impl Registry {
             }
             let outcome = match plan {
                 DeletePlan::Unchanged => return Ok(DeleteOutcome::Pending(old)),
-                DeletePlan::Remove => self
-                    .store
-                    .kv()
-                    .delete(key.clone(), Some(old_revision))
-                    .await
-                    .map(|_| DeleteOutcome::Deleted(old.clone())),
+                DeletePlan::Remove => {
+                    let removed = self
+                        .store
+                        .kv()
+                        .delete(key.clone(), Some(old_revision))
+                        .await
+                        .map(|_| DeleteOutcome::Deleted(old.clone()));
+                    if removed.is_ok() {
+                        self.release_held(&*old).await;
+                    }
+                    removed
+                }
                 DeletePlan::Mark(obj) => {
                     let bytes = self.encode(&*obj)?;
                     self.store
