@@ -11,5 +11,6 @@
 //! [`workqueue`] holds the rate-limited, deduplicating queue of object keys between event
 //! handlers and reconcile workers.
 
+pub mod controller;
 pub mod informer;
 pub mod workqueue;

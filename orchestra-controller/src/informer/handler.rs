@@ -25,8 +25,8 @@
 //! let handler = HandlerFns::<Pod>::new().on_delete(move |_pod| {
 //!     counter.fetch_add(1, Ordering::Relaxed);
 //! });
-//! handler.on_delete(&Arc::new(Pod::default()));
-//! handler.on_add(&Arc::new(Pod::default())); // no callback set: nothing happens
+//! EventHandler::on_delete(&handler, &Arc::new(Pod::default()));
+//! EventHandler::on_add(&handler, &Arc::new(Pod::default())); // no callback set: nothing happens
 //! assert_eq!(deletes.load(Ordering::Relaxed), 1);
 //! ```
 

@@ -5,7 +5,7 @@
 //! it keeps a local copy of the objects it cares about, current through a watch, and reacts
 //! to changes. This module is that machinery, in the layers of kube-runtime and client-go:
 //!
-//! - [`watcher`] turns list+watch into one endless stream of [`Event`]s: it resumes from the
+//! - [`watcher`](mod@watcher) turns list+watch into one endless stream of [`Event`]s: it resumes from the
 //!   last `resourceVersion` after a disconnect, lists again when the server answers 410,
 //!   and backs off (800 ms → 30 s, with jitter) on errors.
 //! - [`Cache`] holds the objects as `Arc<K>` — shared with the in-process client's watch

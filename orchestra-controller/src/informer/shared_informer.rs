@@ -1,4 +1,4 @@
-//! `Informer<K>`: a [`watcher`] running in a task, feeding a [`Cache`] and notifying
+//! `Informer<K>`: a [`watcher`](mod@super::watcher) running in a task, feeding a [`Cache`] and notifying
 //! [`EventHandler`]s, like client-go's `sharedIndexInformer`.
 //!
 //! Build one per kind and scope (or get it from a
