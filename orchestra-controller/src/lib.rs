@@ -12,5 +12,6 @@
 //! handlers and reconcile workers.
 
 pub mod controller;
+pub mod finalizer;
 pub mod informer;
 pub mod workqueue;

@@ -15,7 +15,7 @@
 //!   while it waits, and an object is never reconciled by two workers at once.
 //! - **Workers.** [`workers`](Controller::workers) tasks take keys, look the object up in the
 //!   cache (an object no longer there is skipped: clean-up on deletion is the job of a
-//!   finalizer or of owner references) and reconcile it. Workers start
+//!   [finalizer](crate::finalizer) or of owner references) and reconcile it. Workers start
 //!   only once every trigger's informer has delivered its first list, so a reconcile never
 //!   acts on a half-filled cache.
 //! - **Answers.** A reconcile answers an [`Action`]: run again after a delay, or wait for a
