@@ -182,6 +182,45 @@ fn kubectl_reaches_the_server_through_the_written_kubeconfig() {
 }
 
 #[test]
+fn the_cluster_starts_with_the_kubernetes_service_and_system_priority_classes() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let server = ApiServer::start(dir.path());
+    let kubectl_bin = &kubectls()[0];
+    let get = |args: &[&str]| stdout_of(&kubectl(kubectl_bin, &server.kubeconfig(), args));
+    assert_eq!(
+        get(&[
+            "get",
+            "service",
+            "kubernetes",
+            "-o",
+            "jsonpath={.spec.clusterIP} {.spec.ports[0].port}"
+        ]),
+        "10.96.0.1 443"
+    );
+    // Kubernetes refuses loopback endpoints: a server on 127.0.0.1 advertises none.
+    let endpoints = kubectl(
+        kubectl_bin,
+        &server.kubeconfig(),
+        &["get", "endpoints", "kubernetes"],
+    );
+    assert!(!endpoints.status.success());
+    let stderr = String::from_utf8_lossy(&endpoints.stderr);
+    assert!(
+        stderr.contains(r#"endpoints "kubernetes" not found"#),
+        "{stderr}"
+    );
+    assert_eq!(
+        get(&[
+            "get",
+            "priorityclasses",
+            "-o",
+            "jsonpath={range .items[*]}{.metadata.name}={.value} {end}"
+        ]),
+        "system-cluster-critical=2000000000 system-node-critical=2000001000 "
+    );
+}
+
+#[test]
 fn requests_without_a_trusted_client_certificate_are_unauthorized() {
     let dir = tempfile::tempdir().expect("temp dir");
     let server = ApiServer::start(dir.path());

@@ -2,17 +2,19 @@
 //! kubeconfig, bootstrap the system namespaces, and serve the REST surface over HTTPS until
 //! asked to stop. `orchestra apiserver` and `orchestra up` both start it through [`start`].
 
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
 use std::sync::Arc;
 
 use futures::future::BoxFuture;
 use orchestra_api::{Status, kinds};
+use orchestra_store::registry::service_allocation::ServiceNetwork;
 use orchestra_store::{
     DiskKv, EtcdKv, KvStore, LocalClient, MemoryKv, Store, StoreConfig, StoreError,
 };
 
 use crate::authz::{self, AllowAuthenticated};
+use crate::bootstrap::ApiServerEndpoint;
 use crate::data_dir::{DataDir, DataDirError};
 use crate::pki::{Pki, PkiError};
 use crate::rest::{RestState, router};
@@ -57,6 +59,25 @@ pub struct ApiServerConfig {
     pub listen: SocketAddr,
     /// Where the state lives.
     pub store: StoreBackend,
+    /// Where Services' cluster IPs and node ports come from.
+    pub service_network: ServiceNetwork,
+    /// The address the `kubernetes` Service's endpoints point at (Kubernetes'
+    /// `--advertise-address`); the listen address when unset.
+    pub advertise_address: Option<IpAddr>,
+}
+
+impl ApiServerConfig {
+    /// A server on `data_dir` and `listen` with the embedded store and Kubernetes' default
+    /// service ranges.
+    pub fn new(data_dir: impl Into<PathBuf>, listen: SocketAddr) -> Self {
+        Self {
+            data_dir: data_dir.into(),
+            listen,
+            store: StoreBackend::Embedded,
+            service_network: ServiceNetwork::default(),
+            advertise_address: None,
+        }
+    }
 }
 
 /// Why the server could not start.
@@ -115,17 +136,29 @@ pub async fn start(
     let store = Store::open(
         kv,
         kinds::BUILTIN.iter().map(|k| (*k).clone()),
-        StoreConfig::default(),
+        StoreConfig {
+            service_network: config.service_network.clone(),
+            ..StoreConfig::default()
+        },
     )
     .await?;
     let client = Arc::new(LocalClient::new(store));
-    bootstrap::ensure_system_namespaces(client.as_ref())
-        .await
-        .map_err(StartError::Bootstrap)?;
     let pki = Pki::load_or_create(&config.data_dir, config.listen, &[])?;
     let state = Arc::new(RestState::new(client.clone(), config.listen.to_string()));
     let app = authz::layer(router(state), Arc::new(AllowAuthenticated));
     let handle = serve(config.listen, &pki, app, shutdown).await?;
+    let endpoint = ApiServerEndpoint {
+        service_ip: config.service_network.api_server_service_ip(),
+        advertise: SocketAddr::new(
+            config
+                .advertise_address
+                .unwrap_or_else(|| handle.local_addr().ip()),
+            handle.local_addr().port(),
+        ),
+    };
+    bootstrap::ensure_builtin_objects(client.as_ref(), endpoint)
+        .await
+        .map_err(StartError::Bootstrap)?;
     let server_url = format!("https://{}", handle.local_addr());
     let kubeconfig = kubeconfig::write(&config.data_dir, &server_url, &pki)?;
     Ok(RunningApiServer {

@@ -312,3 +312,57 @@ async fn watch_streams_newline_delimited_events() {
     assert_eq!(events[0]["type"], "ADDED");
     assert_eq!(events[0]["object"]["metadata"]["resourceVersion"], rv);
 }
+
+#[tokio::test]
+async fn the_kubernetes_service_endpoints_follow_the_advertised_address() {
+    use k8s_openapi::api::core::v1::{Endpoints, Service};
+    use orchestra_apiserver::bootstrap::{ApiServerEndpoint, ensure_builtin_objects};
+    let store = Store::open(
+        Arc::new(MemoryKv::new()),
+        kinds::BUILTIN.iter().map(|k| (*k).clone()),
+        StoreConfig::default(),
+    )
+    .await
+    .expect("store");
+    let client = Arc::new(LocalClient::new(store));
+    let endpoint = |port| ApiServerEndpoint {
+        service_ip: "10.96.0.1".parse().unwrap(),
+        advertise: std::net::SocketAddr::new("192.0.2.10".parse().unwrap(), port),
+    };
+    ensure_builtin_objects(client.as_ref(), endpoint(6443))
+        .await
+        .expect("bootstrap");
+    let services: orchestra_api::Api<Service> =
+        orchestra_api::Api::namespaced(client.clone(), "default");
+    let svc = services
+        .get("kubernetes")
+        .await
+        .expect("the kubernetes Service");
+    assert_eq!(
+        svc.spec.as_ref().unwrap().cluster_ip.as_deref(),
+        Some("10.96.0.1")
+    );
+    let endpoints: orchestra_api::Api<Endpoints> =
+        orchestra_api::Api::namespaced(client.clone(), "default");
+    let port_of = |e: &Endpoints| {
+        let subset = &e.subsets.as_ref().unwrap()[0];
+        (
+            subset.addresses.as_ref().unwrap()[0].ip.clone(),
+            subset.ports.as_ref().unwrap()[0].port,
+        )
+    };
+    assert_eq!(
+        port_of(&endpoints.get("kubernetes").await.unwrap()),
+        ("192.0.2.10".to_owned(), 6443)
+    );
+    // A restart on another port moves the endpoints; the Service stays as it was.
+    ensure_builtin_objects(client.as_ref(), endpoint(7443))
+        .await
+        .expect("bootstrap again");
+    assert_eq!(
+        port_of(&endpoints.get("kubernetes").await.unwrap()),
+        ("192.0.2.10".to_owned(), 7443)
+    );
+    let again = services.get("kubernetes").await.unwrap();
+    assert_eq!(again.metadata.uid, svc.metadata.uid);
+}

@@ -5,12 +5,14 @@
 //! ```
 
 use std::net::SocketAddr;
+use std::ops::RangeInclusive;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 use orchestra_apiserver::serve::termination_signal;
 use orchestra_apiserver::server::{ApiServerConfig, StoreBackend, start};
+use orchestra_store::registry::service_allocation::ServiceNetwork;
 use tracing_subscriber::EnvFilter;
 
 /// Kubernetes-style orchestration: run a cluster's components.
@@ -39,6 +41,28 @@ struct ApiserverArgs {
     /// `etcd=URL[,URL…]`.
     #[arg(long, default_value = "embedded")]
     store: StoreBackend,
+    /// The address the `kubernetes` Service's endpoints point at; the listen address when
+    /// unset (a loopback address gives it no endpoints, as Kubernetes refuses those).
+    #[arg(long)]
+    advertise_address: Option<std::net::IpAddr>,
+    /// The CIDR Services' cluster IPs come from; its first address is the `kubernetes`
+    /// Service's.
+    #[arg(long, default_value = "10.96.0.0/12")]
+    service_cluster_ip_range: ipnet::Ipv4Net,
+    /// The node ports NodePort and LoadBalancer Services get, as `FIRST-LAST`.
+    #[arg(long, default_value = "30000-32767", value_parser = parse_port_range)]
+    service_node_port_range: RangeInclusive<i32>,
+}
+
+fn parse_port_range(text: &str) -> Result<RangeInclusive<i32>, String> {
+    let invalid = || format!("{text:?} is not a port range such as 30000-32767");
+    let (first, last) = text.split_once('-').ok_or_else(invalid)?;
+    let first: u16 = first.trim().parse().map_err(|_| invalid())?;
+    let last: u16 = last.trim().parse().map_err(|_| invalid())?;
+    if first == 0 || first > last {
+        return Err(invalid());
+    }
+    Ok(i32::from(first)..=i32::from(last))
 }
 
 fn main() -> ExitCode {
@@ -75,6 +99,11 @@ async fn apiserver(args: ApiserverArgs) -> Result<(), String> {
         data_dir: args.data_dir,
         listen: args.listen,
         store: args.store,
+        service_network: ServiceNetwork {
+            cluster_ip_range: args.service_cluster_ip_range,
+            node_port_range: args.service_node_port_range,
+        },
+        advertise_address: args.advertise_address,
     };
     let server = start(config, Box::pin(termination_signal()))
         .await
