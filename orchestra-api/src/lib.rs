@@ -36,6 +36,7 @@ pub mod field_selector;
 pub mod kinds;
 pub mod label_selector;
 pub mod object;
+pub mod patch;
 pub mod qos;
 pub mod quantity;
 pub mod resource_list;

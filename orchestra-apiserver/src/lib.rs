@@ -11,8 +11,6 @@ pub mod bootstrap;
 pub mod rest;
 pub mod server;
 
-pub mod patch;
-
 pub mod authn;
 pub mod authz;
 pub mod data_dir;

@@ -4,7 +4,7 @@
 //! `Status` for the same failure, so the API server answers exactly as `kubectl` expects:
 //!
 //! ```
-//! use orchestra_apiserver::patch::{json_patch, PatchError};
+//! use orchestra_api::patch::{json_patch, PatchError};
 //! use serde_json::json;
 //!
 //! let failed = json_patch(
@@ -21,8 +21,8 @@
 //! );
 //! ```
 
-use orchestra_api::Status;
-use orchestra_api::status::{StatusCause, StatusDetails, StatusReason};
+use crate::Status;
+use crate::status::{StatusCause, StatusDetails, StatusReason};
 
 /// The message Kubernetes puts in a 422 it raises itself while applying a patch
 /// (`NewGenericServerResponse(422, …)` with no resource): a fixed text that names neither the

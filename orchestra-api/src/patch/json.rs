@@ -5,7 +5,7 @@
 //! operations on JSON pointers, applied in order, all or nothing.
 //!
 //! ```
-//! use orchestra_apiserver::patch::{json_merge_patch, json_patch};
+//! use orchestra_api::patch::{json_merge_patch, json_patch};
 //! use serde_json::json;
 //!
 //! let live = json!({"metadata": {"labels": {"app": "web", "tier": "front"}}});

@@ -13,7 +13,7 @@
 //! Every failure is a [`PatchError`] that knows the `Status` Kubernetes answers it with.
 //!
 //! ```
-//! use orchestra_apiserver::patch::{json_merge_patch, strategic_merge, PatchSchema};
+//! use orchestra_api::patch::{json_merge_patch, strategic_merge, PatchSchema};
 //! use serde_json::json;
 //!
 //! let deployment = json!({"spec": {"template": {"spec": {

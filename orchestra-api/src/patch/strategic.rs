@@ -17,7 +17,7 @@
 //! | `$retainKeys: [..]` | a map | drops every live key not listed |
 //!
 //! ```
-//! use orchestra_apiserver::patch::{strategic_merge, PatchSchema};
+//! use orchestra_api::patch::{strategic_merge, PatchSchema};
 //! use serde_json::json;
 //!
 //! let pod = json!({"spec": {"containers": [

@@ -29,6 +29,7 @@
 //! ```
 
 pub mod lifecycle;
+pub mod patch;
 mod scale;
 pub mod service_allocation;
 
@@ -647,9 +648,11 @@ impl Registry {
         }
     }
 
-    /// Applies a patch to an object (or its status). JSON merge patches and JSON patches are
-    /// applied here; strategic-merge and apply patches need the type information of the API
-    /// server and are refused with 415 by this in-process path.
+    /// Applies a patch to an object (or its status): a JSON merge patch, a JSON patch or a
+    /// strategic merge patch (`415` for kinds without patch metadata, such as custom
+    /// resources), as [`patch`] describes. A patch that sets `metadata.resourceVersion` is a
+    /// precondition (`409` when stale); any other patch is re-applied to the fresh object when
+    /// it loses a race with another write.
     pub async fn patch(
         &self,
         namespace: Option<&str>,
@@ -668,44 +671,25 @@ impl Registry {
                 )));
             }
         };
-        if matches!(patch, Patch::Strategic(_) | Patch::Apply(_)) {
+        patch::validate_options(patch, params)?;
+        if matches!(patch, Patch::Apply(_)) {
             return Err(Status::unsupported_media_type(patch.content_type()));
         }
-        let operations: Option<json_patch::Patch> = match patch {
-            Patch::Json(ops) => Some(
-                serde_json::from_value(ops.clone())
-                    .map_err(|e| Status::bad_request(format!("invalid JSON patch: {e}")))?,
-            ),
-            _ => None,
-        };
         let kind = self.kind.clone();
-        let conditional = match patch {
-            Patch::Merge(value) => value
-                .pointer("/metadata/resourceVersion")
-                .is_some_and(|rv| !rv.is_null()),
-            _ => false,
-        };
-        self.update_with(namespace, name, conditional, params.dry_run, |old| {
-            let mut doc = old
+        self.update_with(namespace, name, false, params.dry_run, |old| {
+            let live = old
                 .to_value()
                 .map_err(|e| Status::internal(format!("cannot encode the object: {e}")))?;
-            match (&operations, patch) {
-                (Some(ops), _) => json_patch::patch(&mut doc, ops).map_err(|e| {
-                    Status::failure(
-                        orchestra_api::StatusReason::Invalid,
-                        format!("the JSON patch cannot be applied: {e}"),
-                    )
-                })?,
-                (None, Patch::Merge(merge)) => json_patch::merge(&mut doc, merge),
-                (None, _) => {}
+            let patched = patch::patch_value(&kind, &live, patch)?;
+            if patch::requested_version(&patched, &live).is_some() {
+                return Err(Status::conflict(
+                    &kind.group,
+                    &kind.plural,
+                    name,
+                    "the object has been modified; please apply your changes to the latest version and try again",
+                ));
             }
-            let new = kind.codec.decode_value(doc).map_err(|e| {
-                Status::bad_request(format!(
-                    "the patched object is not a valid {}: {e}",
-                    kind.kind
-                ))
-            })?;
-            Ok((new, target))
+            Ok((patch::decode_patched(&kind, patched)?, target))
         })
         .await
     }

@@ -35,7 +35,7 @@ macro_rules! served {
     };
 }
 
-/// Every kind with a strategic merge patch: the kinds of `orchestra_api::kinds::BUILTIN` and
+/// Every kind with a strategic merge patch: the kinds of [`crate::kinds::BUILTIN`] and
 /// the `Scale` subresource body.
 pub(super) static KINDS: &[ServedKind] = served! {
     core::v1::Namespace => &WITH_STATUS_CONDITIONS,

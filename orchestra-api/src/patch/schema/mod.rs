@@ -13,7 +13,7 @@
 //! `PodSpec` table.
 //!
 //! ```
-//! use orchestra_apiserver::patch::{PatchSchema, PatchStrategy};
+//! use orchestra_api::patch::{PatchSchema, PatchStrategy};
 //!
 //! let deployment = PatchSchema::for_kind("apps", "v1", "Deployment").unwrap();
 //! let containers = deployment.lookup("spec.template.spec.containers").unwrap();
@@ -252,7 +252,7 @@ mod tests {
 
     #[test]
     fn every_kind_orchestra_serves_has_a_schema() {
-        for kind in orchestra_api::kinds::BUILTIN {
+        for kind in crate::kinds::BUILTIN {
             assert!(
                 PatchSchema::for_kind(&kind.group, &kind.version, &kind.kind).is_some(),
                 "{}/{} {} has no patch schema",
