@@ -8,6 +8,7 @@
 //! the workspace.
 
 pub mod bootstrap;
+pub mod openapi;
 pub mod rest;
 pub mod server;
 

@@ -85,6 +85,7 @@ pub fn router(state: Arc<RestState>) -> Router {
         .route("/readyz", get(|| async { "ok" }))
         .route("/livez", get(|| async { "ok" }))
         .route("/healthz", get(|| async { "ok" }))
+        .merge(crate::openapi::routes())
         .fallback(dispatch)
         .with_state(state)
 }
