@@ -2,7 +2,8 @@
 //! against the REST router served over plain HTTP on a loopback port: discovery
 //! (`api-resources`, `api-versions`), OpenAPI (`explain` from v3 and from the protobuf v2
 //! document) and `apply` with client-side validation on, which reads the OpenAPI v3
-//! documents to learn that the server validates fields itself.
+//! documents to learn that the server validates fields itself, or, for a `List`, validates
+//! client-side against the protobuf OpenAPI v2 document.
 
 mod support;
 
@@ -284,5 +285,84 @@ async fn kubectl_apply_with_validation_creates_then_patches_a_deployment() {
         let items = deployments(&cluster.ok(&kubectl, &["get", "deploy", "-o", "json"]).await);
         let names: Vec<&Value> = items.iter().map(|d| &d["metadata"]["name"]).collect();
         assert_eq!(names, ["nginx-deployment"]);
+    }
+}
+
+/// A `List` holding a ConfigMap and a Deployment whose quantities are written as a number and
+/// a string, as manifests do.
+const LIST: &str = "apiVersion: v1
+kind: List
+items:
+- apiVersion: v1
+  kind: ConfigMap
+  metadata:
+    name: listed
+  data:
+    a: \"1\"
+- apiVersion: apps/v1
+  kind: Deployment
+  metadata:
+    name: listed
+  spec:
+    replicas: 2
+    selector:
+      matchLabels: {app: listed}
+    template:
+      metadata:
+        labels: {app: listed}
+      spec:
+        containers:
+        - name: c
+          image: nginx
+          ports:
+          - containerPort: 80
+          resources:
+            limits: {cpu: 1, memory: 128Mi}
+";
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kubectl_validates_a_list_client_side_against_the_protobuf_v2_document() {
+    for kubectl in kubectls() {
+        let cluster = Cluster::start().await;
+        // kubectl cannot ask the server to validate a `List`, so it validates each item
+        // against the Swagger 2.0 document itself.
+        let cases = [
+            (
+                "unknown.yaml",
+                LIST.replace("replicas: 2", "replicas: 2\n    replicaz: 3"),
+                "unknown field \"replicaz\" in io.k8s.api.apps.v1.DeploymentSpec",
+            ),
+            (
+                "mistyped.yaml",
+                LIST.replace("replicas: 2", "replicas: two"),
+                "expected \"integer\"",
+            ),
+        ];
+        for (file, manifest, complaint) in cases {
+            let path = cluster.dir.path().join(file);
+            std::fs::write(&path, manifest).expect("write the manifest");
+            let refused = cluster
+                .kubectl(&kubectl, &["apply", "-f", path.to_str().unwrap()])
+                .await;
+            assert!(!refused.status.success(), "{file} was accepted");
+            let stderr = String::from_utf8_lossy(&refused.stderr);
+            assert!(stderr.contains(complaint), "{file}: {stderr}");
+            assert!(stderr.contains("error validating data"), "{file}: {stderr}");
+        }
+        // Client-side validation refuses the whole file before sending anything.
+        let none = cluster
+            .ok(&kubectl, &["get", "configmaps", "-o", "name"])
+            .await;
+        assert!(!none.contains("configmap/listed"), "{none}");
+
+        let path = cluster.dir.path().join("list.yaml");
+        std::fs::write(&path, LIST).expect("write the manifest");
+        let created = cluster
+            .ok(&kubectl, &["apply", "-f", path.to_str().unwrap()])
+            .await;
+        assert_eq!(
+            created.lines().collect::<Vec<_>>(),
+            ["configmap/listed created", "deployment.apps/listed created"]
+        );
     }
 }
