@@ -366,3 +366,63 @@ fn sigterm_ends_watches_and_a_restart_keeps_the_state_and_the_pki() {
         .clone();
     assert_eq!(ca_before, ca_after, "the CA is reused across restarts");
 }
+
+#[test]
+fn metrics_count_requests_time_the_store_and_track_open_watches() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let server = ApiServer::start(dir.path());
+    let kubectl_bin = &kubectls()[0];
+    let kubeconfig = server.kubeconfig();
+    stdout_of(&kubectl(kubectl_bin, &kubeconfig, &["get", "namespaces"]));
+    let mut watch = Command::new(kubectl_bin)
+        .arg("--kubeconfig")
+        .arg(&kubeconfig)
+        .args(["get", "namespaces", "--watch"])
+        .env("HOME", dir.path())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("kubectl watch starts");
+    let open_watch = r#"apiserver_longrunning_requests{verb="watch",group="",version="v1",resource="namespaces",subresource="",scope="cluster"} 1"#;
+    let deadline = std::time::Instant::now() + STARTUP;
+    let metrics = loop {
+        let metrics = stdout_of(&kubectl(
+            kubectl_bin,
+            &kubeconfig,
+            &["get", "--raw", "/metrics"],
+        ));
+        if metrics.lines().any(|line| line == open_watch) {
+            break metrics;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no open watch in the metrics:\n{metrics}"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    let _ = watch.kill();
+    let _ = watch.wait();
+    let listed = metrics
+        .lines()
+        .find(|line| {
+            line.starts_with(r#"apiserver_request_total{verb="list",group="",version="v1",resource="namespaces",subresource="",scope="cluster",code="200"}"#)
+        })
+        .unwrap_or_else(|| panic!("no list count:\n{metrics}"));
+    let count: f64 = listed
+        .rsplit(' ')
+        .next()
+        .and_then(|n| n.parse().ok())
+        .expect("a count");
+    assert!(count >= 1.0, "{listed}");
+    assert!(
+        metrics.contains(
+            r#"etcd_request_duration_seconds_count{operation="create",type="namespaces"}"#
+        ),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains(r#"apiserver_request_duration_seconds_bucket{le="#)
+            || metrics.contains("apiserver_request_duration_seconds_bucket{verb="),
+        "{metrics}"
+    );
+}

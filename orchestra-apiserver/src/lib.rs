@@ -16,5 +16,6 @@ pub mod authn;
 pub mod authz;
 pub mod data_dir;
 pub mod kubeconfig;
+pub mod metrics;
 pub mod pki;
 pub mod serve;

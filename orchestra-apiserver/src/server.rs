@@ -16,6 +16,7 @@ use orchestra_store::{
 use crate::authz::{self, AllowAuthenticated};
 use crate::bootstrap::ApiServerEndpoint;
 use crate::data_dir::{DataDir, DataDirError};
+use crate::metrics::{self, ApiMetrics, MeasuredKv};
 use crate::pki::{Pki, PkiError};
 use crate::rest::{RestState, router};
 use crate::serve::{ServeError, ServerHandle, serve};
@@ -132,7 +133,8 @@ pub async fn start(
     shutdown: BoxFuture<'static, ()>,
 ) -> Result<RunningApiServer, StartError> {
     let data_dir = DataDir::lock(&config.data_dir)?;
-    let kv = open_kv(&config).await?;
+    let metrics = Arc::new(ApiMetrics::default());
+    let kv: Arc<dyn KvStore> = Arc::new(MeasuredKv::new(open_kv(&config).await?, metrics.clone()));
     let store = Store::open(
         kv,
         kinds::BUILTIN.iter().map(|k| (*k).clone()),
@@ -145,7 +147,11 @@ pub async fn start(
     let client = Arc::new(LocalClient::new(store));
     let pki = Pki::load_or_create(&config.data_dir, config.listen, &[])?;
     let state = Arc::new(RestState::new(client.clone(), config.listen.to_string()));
-    let app = authz::layer(router(state), Arc::new(AllowAuthenticated));
+    let app = authz::layer(
+        router(state).merge(metrics::route(metrics.clone())),
+        Arc::new(AllowAuthenticated),
+    );
+    let app = metrics::layer(app, metrics);
     let handle = serve(config.listen, &pki, app, shutdown).await?;
     let endpoint = ApiServerEndpoint {
         service_ip: config.service_network.api_server_service_ip(),
