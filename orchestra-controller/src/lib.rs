@@ -12,6 +12,7 @@
 //! handlers and reconcile workers.
 
 pub mod controller;
+pub mod events;
 pub mod finalizer;
 pub mod informer;
 pub mod workqueue;

@@ -105,6 +105,7 @@ pub use self::trigger::controller_key;
 
 use self::metrics::Outcome;
 use self::trigger::{MappedTrigger, Mapper, Trigger};
+use crate::events::{EventType, Recorder};
 use crate::informer::{
     Cache, HandlerRegistration, Informer, ObjectKey, SharedInformerFactory, Stopped,
 };
@@ -126,6 +127,7 @@ pub struct Controller<K> {
     rate_limiter: RateLimiterFactory,
     recover_panics: bool,
     graceful_shutdown: Option<Shared<BoxFuture<'static, ()>>>,
+    recorder: Option<Recorder>,
     metrics: Arc<ControllerMetrics>,
 }
 
@@ -140,6 +142,7 @@ impl<K> Clone for Controller<K> {
             rate_limiter: Arc::clone(&self.rate_limiter),
             recover_panics: self.recover_panics,
             graceful_shutdown: self.graceful_shutdown.clone(),
+            recorder: self.recorder.clone(),
             metrics: Arc::clone(&self.metrics),
         }
     }
@@ -189,6 +192,7 @@ impl<K: Object + DeserializeOwned> Controller<K> {
             rate_limiter: Arc::new(|| Box::new(default_controller_rate_limiter())),
             recover_panics: true,
             graceful_shutdown: None,
+            recorder: None,
         }
     }
 
@@ -279,6 +283,14 @@ impl<K: Object + DeserializeOwned> Controller<K> {
     #[must_use]
     pub fn recover_panics(mut self, recover: bool) -> Self {
         self.recover_panics = recover;
+        self
+    }
+
+    /// Reports reconciles that panic as `Warning` Events (reason `ReconcilePanic`) on the
+    /// object, through `recorder`.
+    #[must_use]
+    pub fn recorder(mut self, recorder: Recorder) -> Self {
+        self.recorder = Some(recorder);
         self
     }
 
@@ -411,6 +423,7 @@ where
     ) -> impl Future<Output = ()> + Send + 'static + use<K, Ctx, E, R, Fut, P> {
         let controller = self.controller.clone();
         let work = Work {
+            name: controller.name.clone(),
             queue: WorkQueue::builder()
                 .name(controller.name.clone())
                 .rate_limiter((controller.rate_limiter)())
@@ -421,6 +434,7 @@ where
             ctx: Arc::clone(&self.ctx),
             metrics: Arc::clone(&controller.metrics),
             recover_panics: controller.recover_panics,
+            recorder: controller.recorder.clone(),
         };
         let span = tracing::info_span!("controller", controller = %controller.name);
         async move { run(controller, Arc::new(work)).await }.instrument(span)
@@ -504,6 +518,7 @@ where
 
 /// What a run's workers share.
 struct Work<K, Ctx, R, P> {
+    name: String,
     queue: WorkQueue<ObjectKey>,
     cache: Cache<K>,
     reconcile: Arc<R>,
@@ -511,6 +526,7 @@ struct Work<K, Ctx, R, P> {
     ctx: Arc<Ctx>,
     metrics: Arc<ControllerMetrics>,
     recover_panics: bool,
+    recorder: Option<Recorder>,
 }
 
 impl<K, Ctx, E, R, Fut, P> Work<K, Ctx, R, P>
@@ -578,6 +594,15 @@ where
                 self.metrics.observe(Outcome::Panic, took);
                 let message = panic_message(&*panic);
                 tracing::error!(panic = %message, "reconcile panicked; retrying with back-off");
+                if let Some(recorder) = &self.recorder {
+                    let note = format!("the {} controller panicked: {message}", self.name);
+                    let published = recorder
+                        .publish_about(&*object, EventType::Warning, "ReconcilePanic", &note)
+                        .await;
+                    if let Err(error) = published {
+                        tracing::warn!(%error, "could not record the panic as an Event");
+                    }
+                }
                 self.retry(key, Retry::Backoff);
             }
         }
