@@ -366,3 +366,27 @@ async fn kubectl_validates_a_list_client_side_against_the_protobuf_v2_document()
         );
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kubectl_explains_every_served_kind() {
+    for kubectl in kubectls() {
+        let cluster = Cluster::start().await;
+        for kind in orchestra_api::kinds::BUILTIN {
+            let resource = if kind.group.is_empty() {
+                kind.plural.to_string()
+            } else {
+                format!("{}.{}", kind.plural, kind.group)
+            };
+            let explained = cluster.ok(&kubectl, &["explain", &resource]).await;
+            assert!(
+                explained.contains(&format!("KIND:       {}\n", kind.kind)),
+                "{resource}: {explained}"
+            );
+            assert!(explained.contains("FIELDS:"), "{resource}: {explained}");
+            assert!(
+                explained.contains("metadata\t<ObjectMeta>"),
+                "{resource}: {explained}"
+            );
+        }
+    }
+}
