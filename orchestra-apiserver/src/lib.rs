@@ -18,4 +18,5 @@ pub mod data_dir;
 pub mod kubeconfig;
 pub mod metrics;
 pub mod pki;
+pub mod protobuf;
 pub mod serve;

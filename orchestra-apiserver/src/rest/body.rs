@@ -1,12 +1,15 @@
 //! Request bodies: size limit, media types, decoding into the endpoint's kind, and field
 //! validation (unknown and duplicate fields are rejected, warned about or ignored, as the
-//! request's `fieldValidation` asks).
+//! request's `fieldValidation` asks). Kubernetes protobuf bodies are decoded into the same
+//! JSON a JSON body gives; field validation does not apply to them, as in Kubernetes.
 
 use std::fmt;
 
 use orchestra_api::{FieldValidation, Object, ResourceKind, Status};
 use serde::de::{self, DeserializeSeed, MapAccess, SeqAccess, Visitor};
 use serde_json::{Map, Value};
+
+use crate::protobuf;
 
 /// The largest request body accepted, as Kubernetes' 3 MiB limit.
 pub const MAX_BODY_BYTES: usize = 3 * 1024 * 1024;
@@ -18,6 +21,8 @@ pub enum BodyFormat {
     Json,
     /// `application/yaml` (and `application/apply-patch+yaml`).
     Yaml,
+    /// `application/vnd.kubernetes.protobuf`.
+    Protobuf,
 }
 
 impl BodyFormat {
@@ -36,6 +41,7 @@ impl BodyFormat {
             | "application/json-patch+json"
             | "application/strategic-merge-patch+json" => Ok(Self::Json),
             "application/yaml" | "application/apply-patch+yaml" => Ok(Self::Yaml),
+            protobuf::MEDIA_TYPE => Ok(Self::Protobuf),
             other => Err(Status::unsupported_media_type(other)),
         }
     }
@@ -79,7 +85,25 @@ pub fn parse_value(bytes: &[u8], format: BodyFormat) -> Result<(Value, Vec<Strin
             })?;
             Ok((value, Vec::new()))
         }
+        BodyFormat::Protobuf => protobuf::decode(bytes)
+            .map(|value| (value, Vec::new()))
+            .map_err(|e| {
+                Status::bad_request(format!(
+                    "the request body is not valid Kubernetes protobuf: {e}"
+                ))
+            }),
     }
+}
+
+/// Decodes a body of a fixed type (a `Scale`, `Binding`, `Eviction` or `DeleteOptions`) in
+/// whichever encoding its `Content-Type` names.
+pub fn decode_typed<T: serde::de::DeserializeOwned>(
+    bytes: &[u8],
+    content_type: Option<&str>,
+) -> Result<T, Status> {
+    let (value, _) = parse_value(bytes, BodyFormat::of(content_type)?)?;
+    serde_json::from_value(value)
+        .map_err(|e| Status::bad_request(format!("the request body cannot be decoded: {e}")))
 }
 
 /// The fields of `input` that did not survive decoding into the typed object (`output`):
@@ -123,6 +147,11 @@ pub fn decode_object(
     validation: FieldValidation,
 ) -> Result<Decoded<Box<dyn Object>>, Status> {
     let (value, duplicates) = parse_value(bytes, format)?;
+    // Every field of a protobuf body is one the kind has; Go writes its zero values too.
+    let validation = match format {
+        BodyFormat::Protobuf => FieldValidation::Ignore,
+        BodyFormat::Json | BodyFormat::Yaml => validation,
+    };
     decode_value(kind, value, duplicates, validation)
 }
 
@@ -355,10 +384,12 @@ mod tests {
         .unwrap_err();
         assert_eq!(err.code, 413);
         assert_eq!(
-            BodyFormat::of(Some("application/vnd.kubernetes.protobuf"))
-                .unwrap_err()
-                .code,
+            BodyFormat::of(Some("application/cbor")).unwrap_err().code,
             415
+        );
+        assert_eq!(
+            BodyFormat::of(Some("application/vnd.kubernetes.protobuf")),
+            Ok(BodyFormat::Protobuf)
         );
     }
 

@@ -335,7 +335,7 @@ async fn resource_call(state: &RestState, r: ResourcePath, call: Call) -> Result
             Ok(object_response(StatusCode::OK, kind, &obj, rendering, &[]))
         }
         (Method::PUT, Some(name), Some(Subresource::Scale)) => {
-            let scale: Scale = decode_json(&call.body)?;
+            let scale: Scale = body::decode_typed(&call.body, call.content_type.as_deref())?;
             let params = call.query.post_params()?;
             let obj = client
                 .replace(
@@ -350,7 +350,7 @@ async fn resource_call(state: &RestState, r: ResourcePath, call: Call) -> Result
             Ok(object_response(StatusCode::OK, kind, &obj, rendering, &[]))
         }
         (Method::POST, Some(name), Some(Subresource::Binding)) => {
-            let binding: Binding = decode_json(&call.body)?;
+            let binding: Binding = body::decode_typed(&call.body, call.content_type.as_deref())?;
             let params = call.query.post_params()?;
             client
                 .create_subresource(
@@ -369,7 +369,7 @@ async fn resource_call(state: &RestState, r: ResourcePath, call: Call) -> Result
             ))
         }
         (Method::POST, Some(name), Some(Subresource::Eviction)) => {
-            let eviction: Eviction = decode_json(&call.body)?;
+            let eviction: Eviction = body::decode_typed(&call.body, call.content_type.as_deref())?;
             let params = call.query.post_params()?;
             client
                 .create_subresource(
@@ -389,11 +389,6 @@ async fn resource_call(state: &RestState, r: ResourcePath, call: Call) -> Result
         }
         _ => Err(Status::method_not_allowed()),
     }
-}
-
-fn decode_json<T: serde::de::DeserializeOwned>(bytes: &[u8]) -> Result<T, Status> {
-    serde_json::from_slice(bytes)
-        .map_err(|e| Status::bad_request(format!("the request body cannot be decoded: {e}")))
 }
 
 /// Kubernetes' NamespaceLifecycle admission: objects may only be created in a namespace
@@ -421,9 +416,8 @@ fn delete_params(call: &Call) -> Result<DeleteParams, Status> {
     if call.body.iter().all(u8::is_ascii_whitespace) {
         return Ok(params);
     }
-    let options: Value = serde_json::from_slice(&call.body).map_err(|e| {
-        Status::bad_request(format!("the DeleteOptions body cannot be decoded: {e}"))
-    })?;
+    let format = BodyFormat::of(call.content_type.as_deref())?;
+    let (options, _) = body::parse_value(&call.body, format)?;
     if let Some(grace) = options.get("gracePeriodSeconds").and_then(Value::as_i64) {
         params.grace_period_seconds = Some(grace);
     }

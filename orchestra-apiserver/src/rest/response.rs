@@ -1,4 +1,5 @@
-//! Responses: objects, lists, tables and `Status` errors in Kubernetes' wire format.
+//! Responses: objects, lists, tables and `Status` errors in Kubernetes' wire format: JSON,
+//! or Kubernetes protobuf for objects and lists when the client accepts nothing else.
 
 use axum::body::Body;
 use axum::http::{HeaderValue, StatusCode, header};
@@ -6,6 +7,7 @@ use axum::response::{IntoResponse, Response};
 use orchestra_api::{ArcObject, ObjectList, ResourceKind, Status};
 
 use super::table::{IncludeObject, table};
+use crate::protobuf;
 
 /// How a response should be rendered, from the request's `Accept` and query.
 #[derive(Debug, Clone, Copy, Default)]
@@ -16,6 +18,9 @@ pub struct Rendering {
     pub include: IncludeObject,
     /// `pretty=true`.
     pub pretty: bool,
+    /// The `Accept` header names only `application/vnd.kubernetes.protobuf`: objects and
+    /// lists are answered in protobuf (a client that also accepts JSON gets JSON).
+    pub protobuf: bool,
 }
 
 impl Rendering {
@@ -32,11 +37,36 @@ impl Rendering {
             Some("Object") => IncludeObject::Object,
             _ => IncludeObject::Metadata,
         };
+        let protobuf = accept.is_some_and(|a| {
+            a.split(',')
+                .all(|media| media.split(';').next().map(str::trim) == Some(protobuf::MEDIA_TYPE))
+        });
         Self {
             as_table,
             include,
             pretty,
+            protobuf: protobuf && !as_table,
         }
+    }
+}
+
+/// A protobuf response with the given status code, for the JSON value of an object or list.
+fn protobuf_response(code: StatusCode, value: &serde_json::Value, warnings: &[String]) -> Response {
+    match protobuf::encode(value) {
+        Ok(body) => {
+            let mut response = json_response(code, body, warnings);
+            response.headers_mut().insert(
+                header::CONTENT_TYPE,
+                HeaderValue::from_static(protobuf::MEDIA_TYPE),
+            );
+            response
+        }
+        Err(protobuf::ProtobufError::UnknownType { api_version, kind }) => {
+            status_response(&Status::not_acceptable(format!(
+                "{api_version} {kind} has no protobuf encoding; accept application/json"
+            )))
+        }
+        Err(e) => status_response(&Status::internal(e)),
     }
 }
 
@@ -110,6 +140,12 @@ pub fn object_response(
         );
         return json_response(code, maybe_pretty(&t, rendering.pretty), warnings);
     }
+    if rendering.protobuf {
+        return match object.to_value() {
+            Ok(value) => protobuf_response(code, &value, warnings),
+            Err(e) => status_response(&Status::internal(format!("cannot encode the object: {e}"))),
+        };
+    }
     let body = if rendering.pretty {
         object.to_value().map(|v| maybe_pretty(&v, true))
     } else {
@@ -140,7 +176,7 @@ pub fn list_response(kind: &ResourceKind, list: &ObjectList, rendering: Renderin
     if let Some(remaining) = list.remaining_item_count {
         metadata["remainingItemCount"] = serde_json::Value::from(remaining);
     }
-    if rendering.pretty {
+    if rendering.pretty || rendering.protobuf {
         let items: Vec<serde_json::Value> = list
             .items
             .iter()
@@ -150,6 +186,9 @@ pub fn list_response(kind: &ResourceKind, list: &ObjectList, rendering: Renderin
             "kind": kind.list_kind, "apiVersion": kind.api_version(),
             "metadata": metadata, "items": items,
         });
+        if rendering.protobuf {
+            return protobuf_response(StatusCode::OK, &value, &[]);
+        }
         return json_response(StatusCode::OK, maybe_pretty(&value, true), &[]);
     }
     // Each item is encoded once and spliced in, without an intermediate value.
