@@ -15,4 +15,5 @@ pub mod controller;
 pub mod events;
 pub mod finalizer;
 pub mod informer;
+pub mod leader_election;
 pub mod workqueue;

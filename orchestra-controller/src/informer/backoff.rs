@@ -124,20 +124,20 @@ impl BackoffState {
 /// Uniform values in `[0, 1)` from the standard library's randomly keyed hasher: enough for
 /// jitter, without a random-number crate.
 #[derive(Debug)]
-struct RandomUnit {
+pub(crate) struct RandomUnit {
     state: std::collections::hash_map::RandomState,
     counter: u64,
 }
 
 impl RandomUnit {
-    fn new() -> Self {
+    pub(crate) fn new() -> Self {
         Self {
             state: std::collections::hash_map::RandomState::new(),
             counter: 0,
         }
     }
 
-    fn next(&mut self) -> f64 {
+    pub(crate) fn next(&mut self) -> f64 {
         self.counter = self.counter.wrapping_add(1);
         let mut hasher = self.state.build_hasher();
         hasher.write_u64(self.counter);
