@@ -30,6 +30,7 @@
 //! ```
 
 pub mod api;
+pub mod apply;
 pub mod client;
 pub mod defaulting;
 pub mod field_selector;

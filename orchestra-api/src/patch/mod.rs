@@ -44,5 +44,5 @@ mod strategic;
 
 pub use error::{GENERIC_INVALID_MESSAGE, MAX_JSON_PATCH_OPERATIONS, PatchError};
 pub use json::{json_merge_patch, json_patch};
-pub use schema::{FieldSchema, PatchMeta, PatchSchema, PatchStrategy};
+pub use schema::{FieldSchema, ListMapKey, ListType, PatchMeta, PatchSchema, PatchStrategy};
 pub use strategic::strategic_merge;

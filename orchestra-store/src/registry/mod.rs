@@ -28,7 +28,9 @@
 //! # }
 //! ```
 
+pub mod apply;
 pub mod lifecycle;
+pub mod managed_fields;
 pub mod patch;
 mod scale;
 pub mod service_allocation;
@@ -55,6 +57,7 @@ use k8s_openapi::api::core::v1::Service;
 use service_allocation::ServiceAllocator;
 
 use lifecycle::{DeletePlan, UpdateTarget};
+use managed_fields::FieldTracking;
 
 /// How many times a write without a `resourceVersion` precondition retries after losing a
 /// compare-and-swap race, as Kubernetes' `GuaranteedUpdate` does.
@@ -421,12 +424,26 @@ impl Registry {
         })
     }
 
-    /// Creates an object.
+    /// Creates an object; its `managedFields` record the request's `fieldManager` as the
+    /// owner of every field it set.
     pub async fn create(
         &self,
         namespace: Option<&str>,
         object: ArcObject,
         params: &PostParams,
+    ) -> Result<ArcObject, Status> {
+        let tracking = FieldTracking::update(params.field_manager.as_deref());
+        self.create_tracked(namespace, object, params, tracking)
+            .await
+    }
+
+    /// [`Self::create`], with the given ownership bookkeeping.
+    async fn create_tracked(
+        &self,
+        namespace: Option<&str>,
+        object: ArcObject,
+        params: &PostParams,
+        tracking: FieldTracking<'_>,
     ) -> Result<ArcObject, Status> {
         self.check_kind(&*object)?;
         let mut obj = object.clone_object();
@@ -438,6 +455,7 @@ impl Registry {
             // Some defaults derive from the name (a Namespace's name label).
             defaulting::default_object(&mut *obj);
         }
+        managed_fields::track_create(tracking, &self.kind, &mut *obj)?;
         let name = lifecycle::name_of(obj.metadata()).to_owned();
         let errors = validation::validate_create(&*obj);
         if !errors.is_empty() {
@@ -523,9 +541,15 @@ impl Registry {
             .resource_version
             .as_deref()
             .is_some_and(|rv| !rv.is_empty());
-        self.update_with(namespace, name, conditional, params.dry_run, |_old| {
-            Ok((object.clone_object(), target))
-        })
+        let tracking = FieldTracking::update(params.field_manager.as_deref());
+        self.update_tracked(
+            namespace,
+            name,
+            conditional,
+            params.dry_run,
+            tracking,
+            |_old| Ok((object.clone_object(), target)),
+        )
         .await
     }
 
@@ -538,6 +562,28 @@ impl Registry {
         name: &str,
         conditional: bool,
         dry_run: bool,
+        change: impl FnMut(&ArcObject) -> Result<(Box<dyn Object>, UpdateTarget), Status>,
+    ) -> Result<ArcObject, Status> {
+        self.update_tracked(
+            namespace,
+            name,
+            conditional,
+            dry_run,
+            FieldTracking::Off,
+            change,
+        )
+        .await
+    }
+
+    /// [`Self::update_with`], recording field ownership as `tracking` says once the new
+    /// object is final.
+    async fn update_tracked(
+        &self,
+        namespace: Option<&str>,
+        name: &str,
+        conditional: bool,
+        dry_run: bool,
+        tracking: FieldTracking<'_>,
         mut change: impl FnMut(&ArcObject) -> Result<(Box<dyn Object>, UpdateTarget), Status>,
     ) -> Result<ArcObject, Status> {
         let namespace = self.namespace_of(namespace)?;
@@ -547,6 +593,7 @@ impl Registry {
             attempts += 1;
             let old = self.current(namespace, name, false).await?;
             let (mut new, target) = change(&old)?;
+            let requested_fields = new.metadata().managed_fields.clone();
             if target == UpdateTarget::Main {
                 defaulting::default_object(&mut *new);
             }
@@ -562,6 +609,14 @@ impl Registry {
             {
                 defaulting::drop_service_type_dependent_fields(old_service, service);
             }
+            managed_fields::track_update(
+                tracking,
+                &self.kind,
+                target,
+                &*old,
+                &mut *new,
+                requested_fields,
+            )?;
             let errors = match target {
                 UpdateTarget::Internal => Vec::new(),
                 _ => validation::validate_update(&*new, &*old),
@@ -648,9 +703,10 @@ impl Registry {
         }
     }
 
-    /// Applies a patch to an object (or its status): a JSON merge patch, a JSON patch or a
+    /// Applies a patch to an object (or its status): a JSON merge patch, a JSON patch, a
     /// strategic merge patch (`415` for kinds without patch metadata, such as custom
-    /// resources), as [`patch`] describes. A patch that sets `metadata.resourceVersion` is a
+    /// resources), as [`patch`] describes, or a server-side apply ([`apply`]), which creates
+    /// the object when it does not exist. A patch that sets `metadata.resourceVersion` is a
     /// precondition (`409` when stale); any other patch is re-applied to the fresh object when
     /// it loses a race with another write.
     pub async fn patch(
@@ -672,26 +728,102 @@ impl Registry {
             }
         };
         patch::validate_options(patch, params)?;
-        if matches!(patch, Patch::Apply(_)) {
-            return Err(Status::unsupported_media_type(patch.content_type()));
+        let manager = params.field_manager.as_deref().unwrap_or_default();
+        if let Patch::Apply(config) = patch {
+            apply::validate_config(&self.kind, name, config)?;
+            return self
+                .apply(namespace, name, target, config, manager, params)
+                .await;
         }
         let kind = self.kind.clone();
-        self.update_with(namespace, name, false, params.dry_run, |old| {
+        let tracking = FieldTracking::Update(manager);
+        self.update_tracked(namespace, name, false, params.dry_run, tracking, |old| {
             let live = old
                 .to_value()
                 .map_err(|e| Status::internal(format!("cannot encode the object: {e}")))?;
             let patched = patch::patch_value(&kind, &live, patch)?;
-            if patch::requested_version(&patched, &live).is_some() {
-                return Err(Status::conflict(
-                    &kind.group,
-                    &kind.plural,
-                    name,
-                    "the object has been modified; please apply your changes to the latest version and try again",
-                ));
-            }
+            check_requested_version(&kind, name, &patched, &live)?;
             Ok((patch::decode_patched(&kind, patched)?, target))
         })
         .await
+    }
+
+    /// Server-side apply: merge into the live object, or create it from the configuration
+    /// when it does not exist (only through the object itself, not its status).
+    async fn apply(
+        &self,
+        namespace: Option<&str>,
+        name: &str,
+        target: UpdateTarget,
+        config: &serde_json::Value,
+        manager: &str,
+        params: &PatchParams,
+    ) -> Result<ArcObject, Status> {
+        let kind = self.kind.clone();
+        let namespace_name = self.namespace_of(namespace)?;
+        for _ in 0..MAX_UNCONDITIONAL_RETRIES {
+            let exists = self.current(namespace_name, name, false).await.is_ok();
+            if !exists && target == UpdateTarget::Main {
+                let mut object =
+                    apply::apply_to(&kind, target, None, config, manager, params.force)?;
+                let meta = object.metadata_mut();
+                meta.name = Some(name.to_owned());
+                if kind.is_namespaced() {
+                    meta.namespace = Some(namespace_name.to_owned());
+                }
+                let post = PostParams {
+                    dry_run: params.dry_run,
+                    field_manager: params.field_manager.clone(),
+                    field_validation: params.field_validation,
+                };
+                match self
+                    .create_tracked(namespace, Arc::from(object), &post, FieldTracking::Applied)
+                    .await
+                {
+                    Err(status) if status.reason == orchestra_api::StatusReason::AlreadyExists => {
+                        continue;
+                    }
+                    other => return other,
+                }
+            }
+            let outcome = self
+                .update_tracked(
+                    namespace,
+                    name,
+                    false,
+                    params.dry_run,
+                    FieldTracking::Applied,
+                    |old| {
+                        let applied = apply::apply_to(
+                            &kind,
+                            target,
+                            Some(&**old),
+                            config,
+                            manager,
+                            params.force,
+                        )?;
+                        let live = old.to_value().map_err(|e| {
+                            Status::internal(format!("cannot encode the object: {e}"))
+                        })?;
+                        let merged = applied.to_value().map_err(|e| {
+                            Status::internal(format!("cannot encode the object: {e}"))
+                        })?;
+                        check_requested_version(&kind, name, &merged, &live)?;
+                        Ok((applied, target))
+                    },
+                )
+                .await;
+            match outcome {
+                Err(status) if status.code == 404 && target == UpdateTarget::Main => continue,
+                other => return other,
+            }
+        }
+        Err(Status::conflict(
+            &self.kind.group,
+            &self.kind.plural,
+            name,
+            "the object kept being created and deleted while it was applied; please try again",
+        ))
     }
 
     /// Deletes an object: now, or by marking it (finalizers, graceful pod deletion).
@@ -852,6 +984,25 @@ impl Registry {
             .await?;
         scale::scale_of(&self.kind, &*updated).map(|s| Arc::new(s) as ArcObject)
     }
+}
+
+/// A patched or applied document that asks for another `resourceVersion` than the live one:
+/// `409 Conflict`.
+fn check_requested_version(
+    kind: &ResourceKind,
+    name: &str,
+    patched: &serde_json::Value,
+    live: &serde_json::Value,
+) -> Result<(), Status> {
+    if patch::requested_version(patched, live).is_some() {
+        return Err(Status::conflict(
+            &kind.group,
+            &kind.plural,
+            name,
+            "the object has been modified; please apply your changes to the latest version and try again",
+        ));
+    }
+    Ok(())
 }
 
 /// Registries of the kinds of a store, by kind.

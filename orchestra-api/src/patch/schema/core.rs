@@ -1,6 +1,9 @@
 //! Patch metadata of `meta/v1` and `core/v1` types, from the v1.33 struct tags.
 
-use super::{FieldSchema, PatchMeta, PatchSchema};
+use super::{FieldSchema, ListMapKey, PatchMeta, PatchSchema};
+
+/// `protocol`, defaulted to `TCP`: the second key of container and service ports for apply.
+const PROTOCOL: ListMapKey = ListMapKey::defaulting("protocol", "TCP");
 
 /// `io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta`: owner references merge by `uid`,
 /// finalizers as a set; `managedFields` has no strategy.
@@ -28,7 +31,8 @@ pub(super) static CONDITIONS_STATUS: PatchSchema = PatchSchema::new(
 pub(super) static CONTAINER: PatchSchema = PatchSchema::new(
     "io.k8s.api.core.v1.Container",
     &[
-        FieldSchema::new("ports", PatchMeta::merge_by("containerPort"), None),
+        FieldSchema::new("ports", PatchMeta::merge_by("containerPort"), None)
+            .with_list_map_keys(&[ListMapKey::named("containerPort"), PROTOCOL]),
         FieldSchema::new("env", PatchMeta::merge_by("name"), None),
         FieldSchema::new("volumeMounts", PatchMeta::merge_by("mountPath"), None),
         FieldSchema::new("volumeDevices", PatchMeta::merge_by("devicePath"), None),
@@ -54,7 +58,11 @@ pub(super) static POD_SPEC: PatchSchema = PatchSchema::new(
             "topologySpreadConstraints",
             PatchMeta::merge_by("topologyKey"),
             None,
-        ),
+        )
+        .with_list_map_keys(&[
+            ListMapKey::named("topologyKey"),
+            ListMapKey::named("whenUnsatisfiable"),
+        ]),
         FieldSchema::new(
             "resourceClaims",
             PatchMeta::merge_by("name").with_retain_keys(),
@@ -110,7 +118,10 @@ pub(super) static POD_TEMPLATE: PatchSchema = PatchSchema::new(
 /// `ReplicationControllerSpec`.
 static REPLICATION_CONTROLLER_SPEC: PatchSchema = PatchSchema::new(
     "io.k8s.api.core.v1.ReplicationControllerSpec",
-    &[FieldSchema::nested("template", &POD_TEMPLATE_SPEC)],
+    &[
+        FieldSchema::nested("template", &POD_TEMPLATE_SPEC),
+        FieldSchema::atomic("selector"),
+    ],
 );
 
 /// `ReplicationController`.
@@ -153,7 +164,11 @@ pub(super) static NODE: PatchSchema = PatchSchema::new(
 /// `53/UDP` share the key, so a strategic patch naming port 53 merges into the first of them.
 static SERVICE_SPEC: PatchSchema = PatchSchema::new(
     "io.k8s.api.core.v1.ServiceSpec",
-    &[FieldSchema::new("ports", PatchMeta::merge_by("port"), None)],
+    &[
+        FieldSchema::new("ports", PatchMeta::merge_by("port"), None)
+            .with_list_map_keys(&[ListMapKey::named("port"), PROTOCOL]),
+        FieldSchema::atomic("selector"),
+    ],
 );
 
 /// `Service`. `status.loadBalancer.ingress` has no strategy.

@@ -101,13 +101,59 @@ impl PatchMeta {
     }
 }
 
+/// A key field of a `listType=map` list, with the default the API server fills in when an
+/// element omits it (`protocol: TCP` of a container port).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ListMapKey {
+    /// The key field's name.
+    pub name: &'static str,
+    /// Its default, when the type declares one.
+    pub default: Option<&'static str>,
+}
+
+impl ListMapKey {
+    /// A key field without a default.
+    pub const fn named(name: &'static str) -> Self {
+        Self {
+            name,
+            default: None,
+        }
+    }
+
+    /// A key field with a default value.
+    pub const fn defaulting(name: &'static str, default: &'static str) -> Self {
+        Self {
+            name,
+            default: Some(default),
+        }
+    }
+}
+
+/// How server-side apply treats a list (`x-kubernetes-list-type`), which is not always what
+/// its strategic-merge metadata says: container ports merge by `containerPort` in a strategic
+/// patch but are keyed by `containerPort` and `protocol` for apply.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ListType {
+    /// `atomic`: the list is one value, owned and replaced whole (the default for lists
+    /// without metadata, such as `tolerations` or `args`).
+    Atomic,
+    /// `set`: a list of distinct scalars, each owned separately (`finalizers`).
+    Set,
+    /// `map`: a list of objects identified by these key fields, each element owned and merged
+    /// separately (`containers` by `name`).
+    Map(&'static [ListMapKey]),
+}
+
 /// One field of a [`PatchSchema`]: its JSON name, its patch metadata and, when the field holds
-/// a struct (or a list of structs) with metadata of its own, that struct's schema.
+/// a struct (or a list of structs) with metadata of its own, that struct's schema; for
+/// server-side apply, its list type and whether a map or struct is atomic.
 #[derive(Debug)]
 pub struct FieldSchema {
     name: &'static str,
     meta: PatchMeta,
     schema: Option<&'static PatchSchema>,
+    list_type: Option<ListType>,
+    atomic: bool,
 }
 
 impl FieldSchema {
@@ -117,7 +163,32 @@ impl FieldSchema {
         meta: PatchMeta,
         schema: Option<&'static PatchSchema>,
     ) -> Self {
-        Self { name, meta, schema }
+        Self {
+            name,
+            meta,
+            schema,
+            list_type: None,
+            atomic: false,
+        }
+    }
+
+    /// A struct or map that server-side apply treats as one value (`structType=atomic`,
+    /// `mapType=atomic`: a `LabelSelector`, a Service's `selector`). Strategic merge patches
+    /// still merge it key by key, as Kubernetes does.
+    pub const fn atomic(name: &'static str) -> Self {
+        Self {
+            atomic: true,
+            ..Self::new(name, PatchMeta::DEFAULT, None)
+        }
+    }
+
+    /// The same field keyed by `keys` for server-side apply (`listType=map` with several
+    /// `listMapKey`s, or keys different from the strategic merge key).
+    pub const fn with_list_map_keys(self, keys: &'static [ListMapKey]) -> Self {
+        Self {
+            list_type: Some(ListType::Map(keys)),
+            ..self
+        }
     }
 
     /// A field without metadata of its own that leads to a struct with some (`spec`).
@@ -153,6 +224,27 @@ impl FieldSchema {
     pub fn schema(&self) -> Option<&'static PatchSchema> {
         self.schema
     }
+
+    /// How server-side apply treats the field when it holds a list: as declared, or else
+    /// derived from the strategic metadata (merged by a key: `map` on that key; merged
+    /// scalars: `set`; anything else: `atomic`).
+    pub fn list_type(&self) -> ListType {
+        if let Some(list_type) = self.list_type {
+            return list_type;
+        }
+        match (self.meta.strategy, self.meta.merge_key) {
+            (PatchStrategy::Merge, Some(key)) => {
+                single_key(key).map_or(ListType::Atomic, ListType::Map)
+            }
+            (PatchStrategy::Merge, None) => ListType::Set,
+            _ => ListType::Atomic,
+        }
+    }
+
+    /// Whether server-side apply treats the field's map or struct value as one value.
+    pub fn is_atomic(&self) -> bool {
+        self.atomic
+    }
 }
 
 /// The patch metadata of one type: the fields of it (and, through them, of its nested types)
@@ -174,6 +266,25 @@ impl fmt::Debug for PatchSchema {
             .field("fields", &fields)
             .finish()
     }
+}
+
+/// The one-key list of a strategic merge key, for [`FieldSchema::list_type`].
+fn single_key(key: &str) -> Option<&'static [ListMapKey]> {
+    // Every merge key of the served types, so that the derived list type can be static.
+    const KEYS: &[ListMapKey] = &[
+        ListMapKey::named("name"),
+        ListMapKey::named("uid"),
+        ListMapKey::named("type"),
+        ListMapKey::named("ip"),
+        ListMapKey::named("mountPath"),
+        ListMapKey::named("devicePath"),
+        ListMapKey::named("containerPort"),
+        ListMapKey::named("port"),
+        ListMapKey::named("topologyKey"),
+    ];
+    KEYS.iter()
+        .position(|known| known.name == key)
+        .map(|at| &KEYS[at..=at])
 }
 
 /// The schema of a type with no patch metadata anywhere.

@@ -11,6 +11,7 @@ static DEPLOYMENT_SPEC: PatchSchema = PatchSchema::new(
     &[
         FieldSchema::nested("template", &POD_TEMPLATE_SPEC),
         FieldSchema::new("strategy", PatchMeta::DEFAULT.with_retain_keys(), None),
+        FieldSchema::atomic("selector"),
     ],
 );
 
@@ -28,7 +29,10 @@ pub(super) static DEPLOYMENT: PatchSchema = PatchSchema::new(
 /// whose `volumeClaimTemplates` has no strategy —, DaemonSet, Job).
 static TEMPLATED_SPEC: PatchSchema = PatchSchema::new(
     "workload spec with a pod template",
-    &[FieldSchema::nested("template", &POD_TEMPLATE_SPEC)],
+    &[
+        FieldSchema::nested("template", &POD_TEMPLATE_SPEC),
+        FieldSchema::atomic("selector"),
+    ],
 );
 
 /// ReplicaSet, StatefulSet, DaemonSet and Job: pod template and `status.conditions`.
