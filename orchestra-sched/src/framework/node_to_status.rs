@@ -1,0 +1,145 @@
+//! `NodeToStatus`: why each node was rejected in one scheduling attempt.
+//!
+//! Filter failures are recorded per node; nodes that were never evaluated (a PreFilter result
+//! excluded them, or PreFilter rejected the pod outright) share one "absent" status. Preemption
+//! reads it to find the nodes where evicting pods could help (those rejected as
+//! `Unschedulable`), and the failure message counts its reasons.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use crate::framework::status::{Code, Status};
+use crate::node_info::NodeInfo;
+use crate::snapshot::Snapshot;
+
+/// Per-node statuses of one attempt, plus the status of nodes absent from it.
+#[derive(Debug, Clone)]
+pub struct NodeToStatus {
+    entries: Vec<(Arc<NodeInfo>, Status)>,
+    absent: Status,
+}
+
+impl Default for NodeToStatus {
+    fn default() -> NodeToStatus {
+        NodeToStatus::new()
+    }
+}
+
+impl NodeToStatus {
+    /// Empty, with absent nodes `UnschedulableAndUnresolvable` without a reason (Kubernetes'
+    /// `NewDefaultNodeToStatus`).
+    pub fn new() -> NodeToStatus {
+        NodeToStatus {
+            entries: Vec::new(),
+            absent: Status::code_only(Code::UnschedulableAndUnresolvable),
+        }
+    }
+
+    /// Records a node's status. Each node is recorded once per attempt (the scheduler
+    /// evaluates a node once), so this does not look for an earlier entry.
+    pub fn set(&mut self, node: Arc<NodeInfo>, status: Status) {
+        self.entries.push((node, status));
+    }
+
+    /// Sets the status of nodes not recorded.
+    pub fn set_absent(&mut self, status: Status) {
+        self.absent = status;
+    }
+
+    /// The status of nodes not recorded.
+    pub fn absent(&self) -> &Status {
+        &self.absent
+    }
+
+    /// A node's status: recorded, or the absent one.
+    pub fn get(&self, name: &str) -> &Status {
+        self.entries
+            .iter()
+            .find(|(n, _)| n.name() == name)
+            .map(|(_, s)| s)
+            .unwrap_or(&self.absent)
+    }
+
+    /// How many nodes are recorded.
+    pub fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    /// Whether no node is recorded.
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+
+    /// The recorded nodes and statuses.
+    pub fn iter(&self) -> impl Iterator<Item = (&Arc<NodeInfo>, &Status)> + '_ {
+        self.entries.iter().map(|(n, s)| (n, s))
+    }
+
+    /// The nodes of `snapshot` whose status has `code`, absent nodes included when the absent
+    /// status has it (Kubernetes' `NodesForStatusCode`).
+    pub fn nodes_for_status_code(&self, snapshot: &Snapshot, code: Code) -> Vec<Arc<NodeInfo>> {
+        if self.absent.code() == code {
+            let recorded: std::collections::HashMap<&str, Code> = self
+                .entries
+                .iter()
+                .map(|(n, s)| (n.name(), s.code()))
+                .collect();
+            snapshot
+                .nodes()
+                .iter()
+                .filter(|n| recorded.get(n.name()).copied().unwrap_or(code) == code)
+                .cloned()
+                .collect()
+        } else {
+            self.entries
+                .iter()
+                .filter(|(_, s)| s.code() == code)
+                .map(|(n, _)| n.clone())
+                .collect()
+        }
+    }
+
+    /// How many nodes gave each reason, absent ones counted with the absent status's reasons
+    /// (`num_all_nodes` is how many nodes there are in all).
+    pub fn reason_histogram(&self, num_all_nodes: usize) -> BTreeMap<String, usize> {
+        let mut histogram: BTreeMap<String, usize> = BTreeMap::new();
+        for (_, status) in &self.entries {
+            for reason in status.reasons() {
+                *histogram.entry(reason.to_string()).or_default() += 1;
+            }
+        }
+        let absent = num_all_nodes.saturating_sub(self.entries.len());
+        if absent > 0 {
+            for reason in self.absent.reasons() {
+                *histogram.entry(reason.to_string()).or_default() += absent;
+            }
+        }
+        histogram
+    }
+
+    /// How many nodes each plugin rejected and for which reason: `(plugin, reason) → nodes`.
+    pub fn plugin_reason_histogram(
+        &self,
+        num_all_nodes: usize,
+    ) -> BTreeMap<(String, String), usize> {
+        let mut histogram: BTreeMap<(String, String), usize> = BTreeMap::new();
+        for (_, status) in &self.entries {
+            let plugin = status.plugin().unwrap_or("").to_owned();
+            for reason in status.reasons() {
+                *histogram
+                    .entry((plugin.clone(), reason.to_string()))
+                    .or_default() += 1;
+            }
+        }
+        let absent = num_all_nodes.saturating_sub(self.entries.len());
+        if absent > 0 {
+            let plugin = self.absent.plugin().unwrap_or("").to_owned();
+            for reason in self.absent.reasons() {
+                *histogram
+                    .entry((plugin.clone(), reason.to_string()))
+                    .or_default() += absent;
+            }
+        }
+        histogram
+    }
+}

@@ -1,0 +1,320 @@
+//! `NodeInfo`: a node with the aggregates of the pods on it.
+//!
+//! Everything a Filter or Score plugin asks about a node is kept up to date as pods come and go,
+//! so that answering is a lookup: the allocatable resources, the sum of the pods' requests (as
+//! the fit check sees them, and with the scoring defaults for pods that request nothing), the
+//! host ports in use, the images present and their sizes, the pods with pod (anti-)affinity
+//! and the PersistentVolumeClaims in use. Each change bumps the node's generation, which is
+//! how the [`Snapshot`](crate::Snapshot) knows which nodes to copy.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use k8s_openapi::api::core::v1::{Node, Taint};
+
+use crate::pod_info::{HostPort, PodInfo};
+use crate::resources::Resource;
+
+static GENERATION: AtomicU64 = AtomicU64::new(1);
+
+/// The next generation, larger than every one handed out before.
+pub(crate) fn next_generation() -> u64 {
+    GENERATION.fetch_add(1, Ordering::Relaxed)
+}
+
+static EMPTY_LABELS: BTreeMap<String, String> = BTreeMap::new();
+
+/// The host ports in use on a node (Kubernetes' `HostPortInfo`).
+#[derive(Debug, Clone, Default)]
+pub struct HostPortInfo {
+    ports: Vec<HostPort>,
+}
+
+impl HostPortInfo {
+    /// Records a port as used.
+    pub fn add(&mut self, port: &HostPort) {
+        self.ports.push(port.clone());
+    }
+
+    /// Releases one use of a port.
+    pub fn remove(&mut self, port: &HostPort) {
+        if let Some(i) = self.ports.iter().position(|p| p == port) {
+            self.ports.swap_remove(i);
+        }
+    }
+
+    /// Whether `port` conflicts with a port in use: same protocol and number, and either IP
+    /// is the wildcard `0.0.0.0` or the IPs are equal.
+    pub fn conflicts(&self, port: &HostPort) -> bool {
+        if port.port <= 0 {
+            return false;
+        }
+        self.ports.iter().any(|used| {
+            used.port == port.port
+                && used.protocol == port.protocol
+                && (port.ip == "0.0.0.0" || used.ip == "0.0.0.0" || used.ip == port.ip)
+        })
+    }
+
+    /// How many port uses are recorded.
+    pub fn len(&self) -> usize {
+        self.ports.len()
+    }
+
+    /// Whether no port is in use.
+    pub fn is_empty(&self) -> bool {
+        self.ports.is_empty()
+    }
+}
+
+/// A node and the aggregates of the pods assigned or assumed to it.
+#[derive(Debug, Clone)]
+pub struct NodeInfo {
+    node: Option<Arc<Node>>,
+    name: String,
+    /// `status.allocatable`.
+    pub allocatable: Resource,
+    /// Sum of the pods' requests.
+    pub requested: Resource,
+    /// Sum of the pods' requests with the scoring defaults for missing cpu and memory
+    /// requests (only cpu and memory differ from [`NodeInfo::requested`]).
+    pub non_zero_requested: Resource,
+    pods: Vec<Arc<PodInfo>>,
+    pods_with_affinity: Vec<Arc<PodInfo>>,
+    pods_with_required_anti_affinity: Vec<Arc<PodInfo>>,
+    /// Host ports in use.
+    pub used_ports: HostPortInfo,
+    /// Images on the node (every name an image is known by) and their sizes in bytes.
+    pub image_sizes: HashMap<String, i64>,
+    /// How many pods on the node use each PersistentVolumeClaim (`namespace/name`).
+    pub pvc_ref_counts: HashMap<String, usize>,
+    generation: u64,
+}
+
+impl NodeInfo {
+    /// A node without pods.
+    pub fn new(node: impl Into<Arc<Node>>) -> NodeInfo {
+        let mut info = NodeInfo::without_node(String::new());
+        info.set_node(node.into());
+        info
+    }
+
+    /// Aggregates for a node name whose Node object is not known yet (pods can be assigned to
+    /// a node before the scheduler sees it).
+    pub(crate) fn without_node(name: String) -> NodeInfo {
+        NodeInfo {
+            node: None,
+            name,
+            allocatable: Resource::default(),
+            requested: Resource::default(),
+            non_zero_requested: Resource::default(),
+            pods: Vec::new(),
+            pods_with_affinity: Vec::new(),
+            pods_with_required_anti_affinity: Vec::new(),
+            used_ports: HostPortInfo::default(),
+            image_sizes: HashMap::new(),
+            pvc_ref_counts: HashMap::new(),
+            generation: next_generation(),
+        }
+    }
+
+    /// Replaces the Node object (a status or label update), keeping the pods.
+    pub fn set_node(&mut self, node: Arc<Node>) {
+        self.name = node.metadata.name.clone().unwrap_or_default();
+        let status = node.status.as_ref();
+        self.allocatable = status
+            .and_then(|s| s.allocatable.as_ref())
+            .map(Resource::from_k8s)
+            .unwrap_or_default();
+        self.image_sizes.clear();
+        for image in status.and_then(|s| s.images.as_ref()).into_iter().flatten() {
+            let size = image.size_bytes.unwrap_or(0);
+            for name in image.names.iter().flatten() {
+                self.image_sizes.insert(name.clone(), size);
+            }
+        }
+        self.node = Some(node);
+        self.generation = next_generation();
+    }
+
+    /// Forgets the Node object (the node was deleted while pods still point at it).
+    pub(crate) fn clear_node(&mut self) {
+        self.node = None;
+        self.generation = next_generation();
+    }
+
+    /// The Node object, `None` while it is not known.
+    pub fn node(&self) -> Option<&Arc<Node>> {
+        self.node.as_ref()
+    }
+
+    /// The node's name.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// The node's labels.
+    pub fn labels(&self) -> &BTreeMap<String, String> {
+        self.node
+            .as_ref()
+            .and_then(|n| n.metadata.labels.as_ref())
+            .unwrap_or(&EMPTY_LABELS)
+    }
+
+    /// The node's taints.
+    pub fn taints(&self) -> &[Taint] {
+        self.node
+            .as_ref()
+            .and_then(|n| n.spec.as_ref())
+            .and_then(|s| s.taints.as_deref())
+            .unwrap_or_default()
+    }
+
+    /// Whether `spec.unschedulable` is set (the node is cordoned).
+    pub fn is_unschedulable(&self) -> bool {
+        self.node
+            .as_ref()
+            .and_then(|n| n.spec.as_ref())
+            .and_then(|s| s.unschedulable)
+            .unwrap_or(false)
+    }
+
+    /// The pods on the node, assumed ones included.
+    pub fn pods(&self) -> &[Arc<PodInfo>] {
+        &self.pods
+    }
+
+    /// The pods on the node with any pod (anti-)affinity.
+    pub fn pods_with_affinity(&self) -> &[Arc<PodInfo>] {
+        &self.pods_with_affinity
+    }
+
+    /// The pods on the node with required pod anti-affinity.
+    pub fn pods_with_required_anti_affinity(&self) -> &[Arc<PodInfo>] {
+        &self.pods_with_required_anti_affinity
+    }
+
+    /// A number that grows with every change of this node's aggregates.
+    pub fn generation(&self) -> u64 {
+        self.generation
+    }
+
+    /// Adds a pod's aggregates.
+    pub fn add_pod(&mut self, pod: Arc<PodInfo>) {
+        self.requested.add(&pod.requests.requests);
+        self.requested.allowed_pod_number = 0;
+        self.non_zero_requested.milli_cpu += pod.requests.non_zero_milli_cpu;
+        self.non_zero_requested.memory += pod.requests.non_zero_memory;
+        for port in &pod.host_ports {
+            self.used_ports.add(port);
+        }
+        for claim in &pod.pvc_names {
+            *self
+                .pvc_ref_counts
+                .entry(format!("{}/{claim}", pod.namespace()))
+                .or_default() += 1;
+        }
+        if pod.has_affinity() {
+            self.pods_with_affinity.push(pod.clone());
+        }
+        if pod.has_required_anti_affinity() {
+            self.pods_with_required_anti_affinity.push(pod.clone());
+        }
+        self.pods.push(pod);
+        self.generation = next_generation();
+    }
+
+    /// Removes the pod with this UID; answers whether it was there.
+    pub fn remove_pod(&mut self, uid: &str) -> bool {
+        let Some(i) = self.pods.iter().position(|p| p.uid() == uid) else {
+            return false;
+        };
+        let pod = self.pods.remove(i);
+        self.pods_with_affinity.retain(|p| p.uid() != uid);
+        self.pods_with_required_anti_affinity
+            .retain(|p| p.uid() != uid);
+        self.requested.sub(&pod.requests.requests);
+        self.requested.allowed_pod_number = 0;
+        self.non_zero_requested.milli_cpu -= pod.requests.non_zero_milli_cpu;
+        self.non_zero_requested.memory -= pod.requests.non_zero_memory;
+        for port in &pod.host_ports {
+            self.used_ports.remove(port);
+        }
+        for claim in &pod.pvc_names {
+            let key = format!("{}/{claim}", pod.namespace());
+            if let Some(count) = self.pvc_ref_counts.get_mut(&key) {
+                *count -= 1;
+                if *count == 0 {
+                    self.pvc_ref_counts.remove(&key);
+                }
+            }
+        }
+        self.generation = next_generation();
+        true
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn port(ip: &str, protocol: &str, port: i32) -> HostPort {
+        HostPort {
+            ip: ip.into(),
+            protocol: protocol.into(),
+            port,
+        }
+    }
+
+    #[test]
+    fn host_port_conflicts_follow_kubernetes() {
+        let mut used = HostPortInfo::default();
+        used.add(&port("127.0.0.1", "TCP", 8080));
+        assert!(used.conflicts(&port("127.0.0.1", "TCP", 8080)));
+        assert!(used.conflicts(&port("0.0.0.0", "TCP", 8080)));
+        assert!(!used.conflicts(&port("127.0.0.2", "TCP", 8080)));
+        assert!(!used.conflicts(&port("127.0.0.1", "UDP", 8080)));
+        used.add(&port("0.0.0.0", "UDP", 53));
+        assert!(used.conflicts(&port("10.0.0.1", "UDP", 53)));
+        used.remove(&port("0.0.0.0", "UDP", 53));
+        assert!(!used.conflicts(&port("10.0.0.1", "UDP", 53)));
+    }
+
+    #[test]
+    fn adding_and_removing_pods_keeps_aggregates() {
+        let node: Node = serde_json::from_value(serde_json::json!({
+            "metadata": {"name": "n1"},
+            "status": {"allocatable": {"cpu": "4", "memory": "8Gi", "pods": "110", "nvidia.com/gpu": "2"},
+                "images": [{"names": ["nginx:1.27", "docker.io/library/nginx:1.27"], "sizeBytes": 50000000}]}
+        }))
+        .expect("node");
+        let mut info = NodeInfo::new(node);
+        assert_eq!(info.allocatable.milli_cpu, 4000);
+        assert_eq!(info.allocatable.allowed_pod_number, 110);
+        assert_eq!(info.allocatable.scalar.get("nvidia.com/gpu"), 2);
+        assert_eq!(info.image_sizes.get("nginx:1.27"), Some(&50_000_000));
+        let pod: k8s_openapi::api::core::v1::Pod = serde_json::from_value(serde_json::json!({
+            "metadata": {"name": "p", "namespace": "default", "uid": "u1"},
+            "spec": {"containers": [{"name": "c", "image": "nginx:1.27",
+                "resources": {"requests": {"cpu": "500m", "nvidia.com/gpu": "1"}},
+                "ports": [{"containerPort": 80, "hostPort": 8080}]}]}
+        }))
+        .expect("pod");
+        let generation = info.generation();
+        info.add_pod(Arc::new(PodInfo::new(pod)));
+        assert!(info.generation() > generation);
+        assert_eq!(info.requested.milli_cpu, 500);
+        assert_eq!(info.requested.scalar.get("nvidia.com/gpu"), 1);
+        assert_eq!(
+            info.non_zero_requested.memory,
+            crate::resources::DEFAULT_MEMORY_REQUEST
+        );
+        assert_eq!(info.used_ports.len(), 1);
+        assert!(info.remove_pod("u1"));
+        assert_eq!(info.requested.milli_cpu, 0);
+        assert_eq!(info.requested.scalar.get("nvidia.com/gpu"), 0);
+        assert!(info.used_ports.is_empty());
+        assert!(!info.remove_pod("u1"));
+    }
+}

@@ -1,0 +1,451 @@
+//! DefaultPreemption: when no node fits, find a node where evicting lower-priority pods makes
+//! room, evicting as few and as unimportant pods as possible.
+//!
+//! As Kubernetes v1.33 does it: only nodes rejected as `Unschedulable` (not unresolvable) are
+//! candidates; on each, all lower-priority pods are removed, the pod must then fit, and pods are
+//! reprieved one by one from the most important down — first those whose eviction would violate
+//! a PodDisruptionBudget, then the others — keeping every pod whose return still lets the pod
+//! fit. At least `max(10% of candidates, 100)` nodes are tried, starting at a random one. The
+//! chosen node has, in order: the fewest PDB violations, the lowest highest-victim priority, the
+//! lowest sum of priorities, the fewest victims, the latest start of its most important
+//! victims. The result nominates that node (`status.nominatedNodeName`) and lists the victims;
+//! the scheduler (or simulation) evicts them.
+//!
+//! Pods with `preemptionPolicy: Never` do not preempt.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use k8s_openapi::api::policy::v1::PodDisruptionBudget;
+use orchestra_api::LabelSelector;
+use orchestra_api::validation::FieldError;
+
+use crate::config::ConfigError;
+use crate::config::args::{DefaultPreemptionArgs, PluginArgs};
+use crate::fit_error::{Diagnosis, FitError};
+use crate::framework::{
+    Code, CycleState, Framework, Handle, NodeToStatus, Plugin, PluginInstance, PostFilterContext,
+    PostFilterPlugin, PostFilterResult, Status,
+};
+use crate::node_info::NodeInfo;
+use crate::pod_info::PodInfo;
+
+/// The plugin's name.
+pub const NAME: &str = "DefaultPreemption";
+/// The status of nodes preemption cannot help.
+pub const REASON_NOT_HELPFUL: &str = "Preemption is not helpful for scheduling";
+/// The status of nodes without lower-priority pods.
+pub const REASON_NO_VICTIMS: &str = "No preemption victims found for incoming pod";
+
+/// Preemption.
+#[derive(Debug)]
+pub struct DefaultPreemption {
+    min_candidate_nodes_percentage: i64,
+    min_candidate_nodes_absolute: i64,
+}
+
+/// A node where preemption would work, and its victims.
+#[derive(Debug, Clone)]
+pub struct Candidate {
+    /// The node.
+    pub node: String,
+    /// The victims, most important first.
+    pub victims: Vec<Arc<PodInfo>>,
+    /// How many victims' eviction violates a PodDisruptionBudget.
+    pub pdb_violations: usize,
+}
+
+/// Whether `a` is more important than `b`: higher priority, then started earlier.
+pub fn more_important(a: &PodInfo, b: &PodInfo) -> bool {
+    if a.priority != b.priority {
+        return a.priority > b.priority;
+    }
+    start_nanos(a) < start_nanos(b)
+}
+
+fn start_nanos(pod: &PodInfo) -> i128 {
+    // A pod that has not started counts as starting now, i.e. after every started pod.
+    pod.start_time().map_or(i128::MAX, |t| t.as_nanosecond())
+}
+
+struct Budget {
+    namespace: String,
+    selector: LabelSelector,
+    allowed: i64,
+    disrupted: Vec<String>,
+}
+
+fn budgets(pdbs: &[Arc<PodDisruptionBudget>]) -> Vec<Budget> {
+    pdbs.iter()
+        .filter_map(|pdb| {
+            let selector =
+                LabelSelector::try_from(pdb.spec.as_ref().and_then(|s| s.selector.as_ref()))
+                    .ok()?;
+            Some(Budget {
+                namespace: pdb
+                    .metadata
+                    .namespace
+                    .clone()
+                    .unwrap_or_else(|| "default".into()),
+                selector,
+                allowed: i64::from(pdb.status.as_ref().map_or(0, |s| s.disruptions_allowed)),
+                disrupted: pdb
+                    .status
+                    .as_ref()
+                    .and_then(|s| s.disrupted_pods.as_ref())
+                    .map(|m| m.keys().cloned().collect())
+                    .unwrap_or_default(),
+            })
+        })
+        .collect()
+}
+
+/// Splits pods into those whose eviction would violate a budget and the others (Kubernetes'
+/// `filterPodsWithPDBViolation`), keeping their order.
+fn split_by_budget(
+    pods: Vec<Arc<PodInfo>>,
+    budgets: &[Budget],
+) -> (Vec<Arc<PodInfo>>, Vec<Arc<PodInfo>>) {
+    let mut allowed: Vec<i64> = budgets.iter().map(|b| b.allowed).collect();
+    let mut violating = Vec::new();
+    let mut fine = Vec::new();
+    for pod in pods {
+        let mut violated = false;
+        if !pod.labels().is_empty() {
+            for (i, budget) in budgets.iter().enumerate() {
+                if budget.namespace != pod.namespace()
+                    || budget.selector.is_everything()
+                    || !budget.selector.matches(pod.labels())
+                    || budget.disrupted.iter().any(|d| d == pod.name())
+                {
+                    continue;
+                }
+                allowed[i] -= 1;
+                if allowed[i] < 0 {
+                    violated = true;
+                }
+            }
+        }
+        if violated {
+            violating.push(pod);
+        } else {
+            fine.push(pod);
+        }
+    }
+    (violating, fine)
+}
+
+impl DefaultPreemption {
+    /// How many candidates to find among `nodes` potential nodes.
+    pub fn num_candidates(&self, nodes: usize) -> usize {
+        let nodes = nodes as i64;
+        let n = (nodes * self.min_candidate_nodes_percentage / 100)
+            .max(self.min_candidate_nodes_absolute);
+        n.min(nodes).max(0) as usize
+    }
+
+    /// The victims on `node` (Kubernetes' `SelectVictimsOnNode`).
+    fn select_victims(
+        &self,
+        framework: &Framework,
+        state: &CycleState,
+        pod: &PodInfo,
+        node: &NodeInfo,
+        budgets: &[Budget],
+    ) -> Result<(Vec<Arc<PodInfo>>, usize), Status> {
+        let mut node = node.clone();
+        let mut state = state.clone();
+        let mut potential: Vec<Arc<PodInfo>> = node
+            .pods()
+            .iter()
+            .filter(|p| p.priority < pod.priority)
+            .cloned()
+            .collect();
+        if potential.is_empty() {
+            return Err(Status::unresolvable(REASON_NO_VICTIMS));
+        }
+        for victim in &potential {
+            node.remove_pod(victim.uid());
+            let status = framework.run_pre_filter_remove_pod(&mut state, pod, victim, &node);
+            if !status.is_success() {
+                return Err(status);
+            }
+        }
+        let status = framework.run_filter_with_nominated(&state, pod, &node);
+        if !status.is_success() {
+            return Err(status);
+        }
+        potential.sort_by(|a, b| {
+            if more_important(a, b) {
+                std::cmp::Ordering::Less
+            } else if more_important(b, a) {
+                std::cmp::Ordering::Greater
+            } else {
+                std::cmp::Ordering::Equal
+            }
+        });
+        let (violating, fine) = split_by_budget(potential, budgets);
+        let mixed = !violating.is_empty() && !fine.is_empty();
+        let mut victims = Vec::new();
+        let mut violations = 0;
+        let mut reprieve = |p: &Arc<PodInfo>,
+                            node: &mut NodeInfo,
+                            state: &mut CycleState|
+         -> Result<bool, Status> {
+            node.add_pod(p.clone());
+            let status = framework.run_pre_filter_add_pod(state, pod, p, node);
+            if !status.is_success() {
+                return Err(status);
+            }
+            let fits = framework
+                .run_filter_with_nominated(state, pod, node)
+                .is_success();
+            if !fits {
+                node.remove_pod(p.uid());
+                let status = framework.run_pre_filter_remove_pod(state, pod, p, node);
+                if !status.is_success() {
+                    return Err(status);
+                }
+                victims.push(p.clone());
+            }
+            Ok(fits)
+        };
+        for p in &violating {
+            if !reprieve(p, &mut node, &mut state)? {
+                violations += 1;
+            }
+        }
+        for p in &fine {
+            reprieve(p, &mut node, &mut state)?;
+        }
+        if mixed {
+            victims.sort_by(|a, b| {
+                if more_important(a, b) {
+                    std::cmp::Ordering::Less
+                } else if more_important(b, a) {
+                    std::cmp::Ordering::Greater
+                } else {
+                    std::cmp::Ordering::Equal
+                }
+            });
+        }
+        Ok((victims, violations))
+    }
+}
+
+/// Chooses among candidates as Kubernetes' `pickOneNodeForPreemption` does.
+pub fn pick_one_node(candidates: &[Candidate]) -> Option<&Candidate> {
+    type Score = fn(&Candidate) -> i128;
+    let scores: [Score; 5] = [
+        |c| -(c.pdb_violations as i128),
+        |c| -i128::from(c.victims.first().map_or(0, |v| v.priority)),
+        |c| {
+            -c.victims
+                .iter()
+                .map(|v| i128::from(v.priority) + i128::from(i32::MAX) + 1)
+                .sum::<i128>()
+        },
+        |c| -(c.victims.len() as i128),
+        |c| {
+            let highest = c.victims.first().map_or(0, |v| v.priority);
+            c.victims
+                .iter()
+                .filter(|v| v.priority == highest)
+                .map(|v| start_nanos(v))
+                .min()
+                .unwrap_or(i128::MIN)
+        },
+    ];
+    let mut remaining: Vec<&Candidate> = candidates.iter().collect();
+    for score in scores {
+        if remaining.len() <= 1 {
+            break;
+        }
+        let best = remaining.iter().map(|c| score(c)).max()?;
+        remaining.retain(|c| score(c) == best);
+    }
+    remaining.first().copied()
+}
+
+impl Plugin for DefaultPreemption {
+    fn name(&self) -> &str {
+        NAME
+    }
+}
+
+impl PostFilterPlugin for DefaultPreemption {
+    fn post_filter(
+        &self,
+        context: &PostFilterContext<'_>,
+        state: &CycleState,
+        pod: &Arc<PodInfo>,
+        statuses: &NodeToStatus,
+    ) -> (Option<PostFilterResult>, Status) {
+        let (result, status) = self.preempt(context, state, pod, statuses);
+        if status.is_success() || status.reasons().is_empty() {
+            return (result, status);
+        }
+        (
+            result,
+            Status::new(status.code(), format!("preemption: {}", status.message())),
+        )
+    }
+}
+
+impl DefaultPreemption {
+    fn preempt(
+        &self,
+        context: &PostFilterContext<'_>,
+        state: &CycleState,
+        pod: &Arc<PodInfo>,
+        statuses: &NodeToStatus,
+    ) -> (Option<PostFilterResult>, Status) {
+        let snapshot = context.snapshot;
+        if pod
+            .pod
+            .spec
+            .as_ref()
+            .and_then(|s| s.preemption_policy.as_deref())
+            == Some("Never")
+        {
+            return (
+                None,
+                Status::unschedulable("not eligible due to preemptionPolicy=Never."),
+            );
+        }
+        if let Some(nominated) = pod.nominated_node_name() {
+            if statuses.get(nominated).code() != Code::UnschedulableAndUnresolvable {
+                if let Some(node) = snapshot.get(nominated) {
+                    if node
+                        .pods()
+                        .iter()
+                        .any(|p| p.is_terminating() && p.priority < pod.priority)
+                    {
+                        return (
+                            None,
+                            Status::unschedulable(
+                                "not eligible due to a terminating pod on the nominated node.",
+                            ),
+                        );
+                    }
+                }
+            }
+        }
+        if snapshot.is_empty() {
+            return (None, Status::error("no nodes available"));
+        }
+        let potential = statuses.nodes_for_status_code(snapshot, Code::Unschedulable);
+        let mut dry_run_statuses = NodeToStatus::new();
+        let mut non_violating = Vec::new();
+        let mut violating = Vec::new();
+        if !potential.is_empty() {
+            let budgets = budgets(&snapshot.objects().pod_disruption_budgets);
+            let wanted = self.num_candidates(potential.len());
+            let offset = (context.random % potential.len() as u64) as usize;
+            for i in 0..potential.len() {
+                let node = &potential[(offset + i) % potential.len()];
+                match self.select_victims(context.framework, state, pod, node, &budgets) {
+                    Ok((victims, violations)) if !victims.is_empty() => {
+                        let candidate = Candidate {
+                            node: node.name().to_owned(),
+                            victims,
+                            pdb_violations: violations,
+                        };
+                        if violations == 0 {
+                            non_violating.push(candidate);
+                        } else {
+                            violating.push(candidate);
+                        }
+                        if !non_violating.is_empty()
+                            && non_violating.len() + violating.len() >= wanted
+                        {
+                            break;
+                        }
+                    }
+                    Ok(_) => dry_run_statuses.set(
+                        node.clone(),
+                        Status::error(format!(
+                            "expected at least one victim pod on node {:?}",
+                            node.name()
+                        )),
+                    ),
+                    Err(status) => dry_run_statuses.set(node.clone(), status),
+                }
+            }
+        }
+        let candidates: Vec<Candidate> = non_violating.into_iter().chain(violating).collect();
+        if candidates.is_empty() {
+            dry_run_statuses.set_absent(Status::unresolvable(REASON_NOT_HELPFUL));
+            let error = FitError {
+                num_all_nodes: snapshot.len(),
+                diagnosis: Diagnosis {
+                    node_to_status: dry_run_statuses,
+                    ..Diagnosis::default()
+                },
+            };
+            let message = error.to_string();
+            let message = message.strip_suffix('.').unwrap_or(&message).to_owned();
+            return (
+                Some(PostFilterResult::default()),
+                Status::unschedulable(message),
+            );
+        }
+        let Some(best) = pick_one_node(&candidates) else {
+            return (
+                None,
+                Status::unschedulable("no candidate node for preemption"),
+            );
+        };
+        (
+            Some(PostFilterResult {
+                nominated_node_name: Some(best.node.clone()),
+                victims: best.victims.clone(),
+            }),
+            Status::success(),
+        )
+    }
+}
+
+/// The factory.
+pub fn factory(args: &PluginArgs<'_>, _: &Arc<Handle>) -> Result<PluginInstance, ConfigError> {
+    let decoded: DefaultPreemptionArgs = args.decode()?;
+    let percentage = decoded.min_candidate_nodes_percentage.unwrap_or(10);
+    let absolute = decoded.min_candidate_nodes_absolute.unwrap_or(100);
+    let mut errors = Vec::new();
+    if !(0..=100).contains(&percentage) {
+        errors.push(FieldError::invalid(
+            args.path.child("minCandidateNodesPercentage"),
+            percentage,
+            "not in valid range [0, 100]",
+        ));
+    }
+    if absolute < 0 {
+        errors.push(FieldError::invalid(
+            args.path.child("minCandidateNodesAbsolute"),
+            absolute,
+            "not in valid range [0, inf)",
+        ));
+    }
+    if percentage == 0 && absolute == 0 {
+        errors.push(FieldError::invalid(
+            args.path.child("minCandidateNodesPercentage"),
+            percentage,
+            "cannot be zero at the same time as minCandidateNodesAbsolute",
+        ));
+    }
+    if !errors.is_empty() {
+        return Err(ConfigError::fields(errors));
+    }
+    let plugin = DefaultPreemption {
+        min_candidate_nodes_percentage: i64::from(percentage),
+        min_candidate_nodes_absolute: i64::from(absolute),
+    };
+    Ok(PluginInstance::builder(Arc::new(plugin))
+        .post_filter()
+        .build())
+}
+
+/// The victims of a node, keyed by node, for inspection in tests and tools.
+pub fn candidates_by_node(candidates: &[Candidate]) -> BTreeMap<&str, &Candidate> {
+    candidates.iter().map(|c| (c.node.as_str(), c)).collect()
+}

@@ -1,0 +1,301 @@
+//! How NodeResourcesFit and NodeResourcesBalancedAllocation turn a node's allocation into a
+//! score (Kubernetes' `resourceAllocationScorer`).
+//!
+//! For each configured resource the scorer takes the node's allocatable amount and what would
+//! be requested with the pod added — for cpu and memory the requests with the non-zero
+//! defaults (100m, 200Mi) unless the scorer uses real requests — and combines the resources
+//! with their weights:
+//!
+//! - `LeastAllocated`: `(allocatable − requested) × 100 / allocatable`, weighted mean;
+//! - `MostAllocated`: `requested × 100 / allocatable` (capped at 100), weighted mean;
+//! - `RequestedToCapacityRatio`: a piecewise-linear function of utilization given by the
+//!   shape (scores 0–10, scaled by 10), weighted mean rounded;
+//! - balanced allocation: `(1 − standard deviation of the requested fractions) × 100`.
+//!
+//! An extended resource the pod does not request, or a resource the node does not have, is
+//! left out.
+
+use crate::config::args::{ResourceSpec, UtilizationShapePoint};
+use crate::framework::MAX_NODE_SCORE;
+use crate::node_info::NodeInfo;
+use crate::pod_info::PodInfo;
+
+/// The scale of `RequestedToCapacityRatio` shape scores.
+pub const MAX_CUSTOM_PRIORITY_SCORE: i64 = 10;
+/// The scale of utilization in shapes.
+pub const MAX_UTILIZATION: i64 = 100;
+
+/// How the per-resource values combine into a score.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Strategy {
+    /// Prefer nodes with more free resources.
+    LeastAllocated,
+    /// Prefer nodes with fewer free resources (bin packing).
+    MostAllocated,
+    /// A custom function of utilization.
+    RequestedToCapacityRatio(Vec<UtilizationShapePoint>),
+    /// Prefer nodes whose resources are used evenly.
+    Balanced,
+}
+
+/// A configured scorer. See the module docs.
+#[derive(Debug, Clone)]
+pub struct ResourceAllocationScorer {
+    /// The resources and weights.
+    pub resources: Vec<ResourceSpec>,
+    /// Whether cpu and memory use the real requests (balanced allocation) rather than the
+    /// non-zero defaults.
+    pub use_requested: bool,
+    /// The combination.
+    pub strategy: Strategy,
+}
+
+fn is_scalar(name: &str) -> bool {
+    !matches!(name, "cpu" | "memory" | "ephemeral-storage" | "pods")
+}
+
+impl ResourceAllocationScorer {
+    /// What the pod requests of each configured resource, in order.
+    pub fn pod_requests(&self, pod: &PodInfo) -> Vec<i64> {
+        self.resources
+            .iter()
+            .map(|r| match (r.name.as_str(), self.use_requested) {
+                ("cpu", false) => pod.requests.non_zero_milli_cpu,
+                ("memory", false) => pod.requests.non_zero_memory,
+                (name, _) => pod.requests.requests.get(name),
+            })
+            .collect()
+    }
+
+    /// The node's allocatable amount and the requested amount with the pod, or `(0, 0)`
+    /// when the resource does not count.
+    fn allocatable_and_requested(
+        &self,
+        node: &NodeInfo,
+        name: &str,
+        pod_request: i64,
+    ) -> (i64, i64) {
+        if pod_request == 0 && is_scalar(name) {
+            return (0, 0);
+        }
+        let requested = if self.use_requested {
+            &node.requested
+        } else {
+            &node.non_zero_requested
+        };
+        match name {
+            "cpu" => (
+                node.allocatable.milli_cpu,
+                requested.milli_cpu + pod_request,
+            ),
+            "memory" => (node.allocatable.memory, requested.memory + pod_request),
+            "ephemeral-storage" => (
+                node.allocatable.ephemeral_storage,
+                node.requested.ephemeral_storage + pod_request,
+            ),
+            other if node.allocatable.scalar.contains(other) => (
+                node.allocatable.scalar.get(other),
+                node.requested.scalar.get(other) + pod_request,
+            ),
+            _ => (0, 0),
+        }
+    }
+
+    /// The node's score for a pod with these requests (from [`Self::pod_requests`]).
+    pub fn score(&self, node: &NodeInfo, pod_requests: &[i64]) -> i64 {
+        let mut requested = [0i64; 8];
+        let mut allocatable = [0i64; 8];
+        let mut requested_vec;
+        let mut allocatable_vec;
+        let (requested, allocatable): (&mut [i64], &mut [i64]) = if self.resources.len() <= 8 {
+            (
+                &mut requested[..self.resources.len()],
+                &mut allocatable[..self.resources.len()],
+            )
+        } else {
+            requested_vec = vec![0; self.resources.len()];
+            allocatable_vec = vec![0; self.resources.len()];
+            (&mut requested_vec, &mut allocatable_vec)
+        };
+        for (i, r) in self.resources.iter().enumerate() {
+            let (alloc, req) = self.allocatable_and_requested(node, &r.name, pod_requests[i]);
+            if alloc != 0 {
+                allocatable[i] = alloc;
+                requested[i] = req;
+            }
+        }
+        match &self.strategy {
+            Strategy::LeastAllocated => {
+                self.weighted(requested, allocatable, least_requested_score)
+            }
+            Strategy::MostAllocated => self.weighted(requested, allocatable, most_requested_score),
+            Strategy::RequestedToCapacityRatio(shape) => {
+                requested_to_capacity_ratio(&self.resources, shape, requested, allocatable)
+            }
+            Strategy::Balanced => balanced_score(requested, allocatable),
+        }
+    }
+
+    fn weighted(&self, requested: &[i64], allocatable: &[i64], f: fn(i64, i64) -> i64) -> i64 {
+        let mut score = 0;
+        let mut weights = 0;
+        for (i, r) in self.resources.iter().enumerate() {
+            if allocatable[i] == 0 {
+                continue;
+            }
+            score += f(requested[i], allocatable[i]) * r.weight;
+            weights += r.weight;
+        }
+        if weights == 0 { 0 } else { score / weights }
+    }
+}
+
+/// `(capacity − requested) × 100 / capacity`, 0 when over capacity.
+pub fn least_requested_score(requested: i64, capacity: i64) -> i64 {
+    if capacity == 0 || requested > capacity {
+        return 0;
+    }
+    (capacity - requested) * MAX_NODE_SCORE / capacity
+}
+
+/// `requested × 100 / capacity`, capped at 100.
+pub fn most_requested_score(requested: i64, capacity: i64) -> i64 {
+    if capacity == 0 {
+        return 0;
+    }
+    requested.min(capacity) * MAX_NODE_SCORE / capacity
+}
+
+/// The piecewise-linear function of a shape (Kubernetes' `BuildBrokenLinearFunction`), with
+/// scores scaled to 0–100.
+pub fn broken_linear(shape: &[UtilizationShapePoint], utilization: i64) -> i64 {
+    let points: Vec<(i64, i64)> = shape
+        .iter()
+        .map(|p| {
+            (
+                i64::from(p.utilization),
+                i64::from(p.score) * (MAX_NODE_SCORE / MAX_CUSTOM_PRIORITY_SCORE),
+            )
+        })
+        .collect();
+    let Some(first) = points.first() else {
+        return 0;
+    };
+    if utilization <= first.0 {
+        return first.1;
+    }
+    for w in points.windows(2) {
+        let ((u0, s0), (u1, s1)) = (w[0], w[1]);
+        if utilization <= u1 {
+            return s0 + (s1 - s0) * (utilization - u0) / (u1 - u0).max(1);
+        }
+    }
+    points.last().map_or(0, |p| p.1)
+}
+
+fn requested_to_capacity_ratio(
+    resources: &[ResourceSpec],
+    shape: &[UtilizationShapePoint],
+    requested: &[i64],
+    allocatable: &[i64],
+) -> i64 {
+    let resource_score = |req: i64, cap: i64| {
+        if cap == 0 || req > cap {
+            broken_linear(shape, MAX_UTILIZATION)
+        } else {
+            broken_linear(shape, req * MAX_UTILIZATION / cap)
+        }
+    };
+    let mut score = 0;
+    let mut weights = 0;
+    for (i, r) in resources.iter().enumerate() {
+        if allocatable[i] == 0 {
+            continue;
+        }
+        let s = resource_score(requested[i], allocatable[i]);
+        if s > 0 {
+            score += s * r.weight;
+            weights += r.weight;
+        }
+    }
+    if weights == 0 {
+        return 0;
+    }
+    (score as f64 / weights as f64).round() as i64
+}
+
+fn balanced_score(requested: &[i64], allocatable: &[i64]) -> i64 {
+    let mut fractions = [0f64; 8];
+    let mut count = 0;
+    let mut total = 0.0;
+    let mut extra = Vec::new();
+    for (req, alloc) in requested.iter().zip(allocatable) {
+        if *alloc == 0 {
+            continue;
+        }
+        let fraction = (*req as f64 / *alloc as f64).min(1.0);
+        total += fraction;
+        if count < 8 {
+            fractions[count] = fraction;
+        } else {
+            extra.push(fraction);
+        }
+        count += 1;
+    }
+    let all: Vec<f64> = fractions[..count.min(8)]
+        .iter()
+        .copied()
+        .chain(extra)
+        .collect();
+    let std = match all.len() {
+        0 | 1 => 0.0,
+        2 => ((all[0] - all[1]) / 2.0).abs(),
+        n => {
+            let mean = total / n as f64;
+            (all.iter().map(|f| (f - mean) * (f - mean)).sum::<f64>() / n as f64).sqrt()
+        }
+    };
+    ((1.0 - std) * MAX_NODE_SCORE as f64) as i64
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn broken_linear_interpolates_and_clamps() {
+        let shape = [
+            UtilizationShapePoint {
+                utilization: 0,
+                score: 0,
+            },
+            UtilizationShapePoint {
+                utilization: 100,
+                score: 10,
+            },
+        ];
+        assert_eq!(broken_linear(&shape, 0), 0);
+        assert_eq!(broken_linear(&shape, 50), 50);
+        assert_eq!(broken_linear(&shape, 150), 100);
+        let falling = [
+            UtilizationShapePoint {
+                utilization: 10,
+                score: 10,
+            },
+            UtilizationShapePoint {
+                utilization: 80,
+                score: 0,
+            },
+        ];
+        assert_eq!(broken_linear(&falling, 5), 100);
+        assert_eq!(broken_linear(&falling, 45), 50);
+        assert_eq!(broken_linear(&falling, 90), 0);
+    }
+
+    #[test]
+    fn balanced_uses_standard_deviation() {
+        // cpu 3000/4000 = 0.75, memory 5000/10000 = 0.5: std 0.125 → 87.
+        assert_eq!(balanced_score(&[3000, 5000], &[4000, 10000]), 87);
+        assert_eq!(balanced_score(&[1, 1], &[2, 2]), 100);
+    }
+}
