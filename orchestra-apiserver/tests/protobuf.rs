@@ -85,6 +85,22 @@ fn without_server_fields(mut object: Value) -> Value {
             metadata.remove(field);
         }
     }
+    if object["kind"] == "Service" {
+        // Allocated at random for each object.
+        if let Some(spec) = object.get_mut("spec").and_then(Value::as_object_mut) {
+            spec.remove("clusterIP");
+            spec.remove("clusterIPs");
+            spec.remove("healthCheckNodePort");
+            for port in spec
+                .get_mut("ports")
+                .and_then(Value::as_array_mut)
+                .into_iter()
+                .flatten()
+            {
+                port.as_object_mut().map(|p| p.remove("nodePort"));
+            }
+        }
+    }
     object
 }
 
@@ -420,17 +436,8 @@ async fn kubectl_typed_creates_store_what_their_json_stores() {
                 get_json(&app, &format!("{}/{name}", collection(kind, &proto_ns))).await;
             let through_json =
                 get_json(&app, &format!("{}/{name}", collection(kind, &json_ns))).await;
-            let mut expected = without_server_fields(through_json);
-            let mut actual = without_server_fields(through_protobuf);
-            if plural == "services" {
-                // Allocated per object.
-                for spec in [&mut expected["spec"], &mut actual["spec"]] {
-                    if let Some(spec) = spec.as_object_mut() {
-                        spec.remove("clusterIP");
-                        spec.remove("clusterIPs");
-                    }
-                }
-            }
+            let expected = without_server_fields(through_json);
+            let actual = without_server_fields(through_protobuf);
             assert_eq!(actual, expected, "{} ({})", what, binary.display());
         }
         for (args, plural) in KUBECTL_CLUSTER_CREATES {
@@ -1265,7 +1272,8 @@ async fn clients_accepting_only_protobuf_get_protobuf_others_get_json() {
     .await;
     assert_eq!(answer.code, StatusCode::OK);
     assert_eq!(answer.header("content-type"), Some(PROTOBUF));
-    assert_eq!(protobuf::decode(&answer.body).expect("decodes"), as_json);
+    let decoded = protobuf::decode(&answer.body).expect("decodes");
+    assert_equal_but_go_zeros(&as_json, &decoded, "", "the protobuf GET");
     // prost reads the same object.
     let unknown = pb::Unknown::decode(&answer.body[4..]).expect("an envelope");
     assert_eq!(
@@ -1299,7 +1307,7 @@ async fn clients_accepting_only_protobuf_get_protobuf_others_get_json() {
     let mut item = as_json.clone();
     item.as_object_mut()
         .map(|o| (o.remove("apiVersion"), o.remove("kind")));
-    assert_eq!(list["items"][0], item);
+    assert_equal_but_go_zeros(&item, &list["items"][0], "", "the protobuf list");
     let unknown = pb::Unknown::decode(&answer.body[4..]).expect("an envelope");
     let prost_list = pb::core::ConfigMapList::decode(unknown.raw.as_deref().unwrap_or_default())
         .expect("a ConfigMapList");
@@ -1385,4 +1393,345 @@ async fn evictions_and_delete_options_arrive_in_protobuf() {
     .await;
     // The precondition came through: the uid does not match.
     assert_eq!(answer.code, StatusCode::CONFLICT, "{}", answer.json());
+}
+
+// ---------------------------------------------------------------------------------------
+// Every served kind: the documentation's manifests and objects of the kinds they lack
+// ---------------------------------------------------------------------------------------
+
+/// prost's decoding of a served kind's message, encoded again: the same object back means
+/// every field the codec wrote has the number and wire type k8s-pb gives it.
+macro_rules! prost_round_trip {
+    ($($api_version:literal $kind:literal => $ty:ty;)*) => {
+        fn prost_round_trip(api_version: &str, kind: &str, raw: &[u8]) -> Vec<u8> {
+            match (api_version, kind) {
+                $(($api_version, $kind) => <$ty>::decode(raw)
+                    .unwrap_or_else(|e| panic!("prost decodes {kind}: {e}"))
+                    .encode_to_vec(),)*
+                other => panic!("no k8s-pb type for {other:?}"),
+            }
+        }
+    };
+}
+
+prost_round_trip! {
+    "v1" "Namespace" => pb::core::Namespace;
+    "v1" "Node" => pb::core::Node;
+    "v1" "Pod" => pb::core::Pod;
+    "v1" "Service" => pb::core::Service;
+    "v1" "Endpoints" => pb::core::Endpoints;
+    "v1" "ConfigMap" => pb::core::ConfigMap;
+    "v1" "Secret" => pb::core::Secret;
+    "v1" "ServiceAccount" => pb::core::ServiceAccount;
+    "v1" "PersistentVolume" => pb::core::PersistentVolume;
+    "v1" "PersistentVolumeClaim" => pb::core::PersistentVolumeClaim;
+    "v1" "Event" => pb::core::Event;
+    "v1" "LimitRange" => pb::core::LimitRange;
+    "v1" "ResourceQuota" => pb::core::ResourceQuota;
+    "v1" "ReplicationController" => pb::core::ReplicationController;
+    "v1" "PodTemplate" => pb::core::PodTemplate;
+    "apps/v1" "Deployment" => pb::apps::Deployment;
+    "apps/v1" "ReplicaSet" => pb::apps::ReplicaSet;
+    "apps/v1" "StatefulSet" => pb::apps::StatefulSet;
+    "apps/v1" "DaemonSet" => pb::apps::DaemonSet;
+    "apps/v1" "ControllerRevision" => pb::apps::ControllerRevision;
+    "batch/v1" "Job" => k8s_pb::api::batch::v1::Job;
+    "batch/v1" "CronJob" => k8s_pb::api::batch::v1::CronJob;
+    "autoscaling/v2" "HorizontalPodAutoscaler" => k8s_pb::api::autoscaling::v2::HorizontalPodAutoscaler;
+    "coordination.k8s.io/v1" "Lease" => pb::coordination::Lease;
+    "discovery.k8s.io/v1" "EndpointSlice" => k8s_pb::api::discovery::v1::EndpointSlice;
+    "networking.k8s.io/v1" "Ingress" => k8s_pb::api::networking::v1::Ingress;
+    "networking.k8s.io/v1" "IngressClass" => k8s_pb::api::networking::v1::IngressClass;
+    "networking.k8s.io/v1" "NetworkPolicy" => k8s_pb::api::networking::v1::NetworkPolicy;
+    "policy/v1" "PodDisruptionBudget" => pb::k8s_policy::PodDisruptionBudget;
+    "rbac.authorization.k8s.io/v1" "Role" => k8s_pb::api::rbac::v1::Role;
+    "rbac.authorization.k8s.io/v1" "RoleBinding" => k8s_pb::api::rbac::v1::RoleBinding;
+    "rbac.authorization.k8s.io/v1" "ClusterRole" => k8s_pb::api::rbac::v1::ClusterRole;
+    "rbac.authorization.k8s.io/v1" "ClusterRoleBinding" => k8s_pb::api::rbac::v1::ClusterRoleBinding;
+    "scheduling.k8s.io/v1" "PriorityClass" => k8s_pb::api::scheduling::v1::PriorityClass;
+    "storage.k8s.io/v1" "StorageClass" => k8s_pb::api::storage::v1::StorageClass;
+    "storage.k8s.io/v1" "VolumeAttachment" => k8s_pb::api::storage::v1::VolumeAttachment;
+    "storage.k8s.io/v1" "CSIDriver" => k8s_pb::api::storage::v1::CSIDriver;
+    "storage.k8s.io/v1" "CSINode" => k8s_pb::api::storage::v1::CSINode;
+    "storage.k8s.io/v1" "CSIStorageCapacity" => k8s_pb::api::storage::v1::CSIStorageCapacity;
+    "admissionregistration.k8s.io/v1" "ValidatingAdmissionPolicy" => pb::admission::ValidatingAdmissionPolicy;
+    "admissionregistration.k8s.io/v1" "ValidatingAdmissionPolicyBinding" => pb::admission::ValidatingAdmissionPolicyBinding;
+    "admissionregistration.k8s.io/v1" "ValidatingWebhookConfiguration" => pb::admission::ValidatingWebhookConfiguration;
+    "admissionregistration.k8s.io/v1" "MutatingWebhookConfiguration" => pb::admission::MutatingWebhookConfiguration;
+    "apiextensions.k8s.io/v1" "CustomResourceDefinition" => pb::apiextensions::CustomResourceDefinition;
+}
+
+/// Whether a JSON value is a Go zero value, which the protobuf decoder leaves out (protobuf
+/// has no empty list or map, as Go's JSON encoder writes none).
+fn is_go_zero(value: &Value) -> bool {
+    match value {
+        Value::Null => true,
+        Value::Bool(b) => !b,
+        Value::Number(n) => n.as_f64() == Some(0.0),
+        Value::String(s) => s.is_empty(),
+        Value::Array(items) => items.is_empty(),
+        Value::Object(members) => members.is_empty(),
+    }
+}
+
+/// `actual` is `expected` with at most some Go zero values left out.
+fn assert_equal_but_go_zeros(expected: &Value, actual: &Value, path: &str, what: &str) {
+    match (expected, actual) {
+        (Value::Object(e), Value::Object(a)) => {
+            for (key, value) in e {
+                match a.get(key) {
+                    Some(other) => {
+                        assert_equal_but_go_zeros(value, other, &format!("{path}.{key}"), what)
+                    }
+                    None => assert!(is_go_zero(value), "{what}: {path}.{key} = {value} was lost"),
+                }
+            }
+            for key in a.keys() {
+                assert!(e.contains_key(key), "{what}: {path}.{key} appeared");
+            }
+        }
+        (Value::Array(e), Value::Array(a)) => {
+            assert_eq!(e.len(), a.len(), "{what}: {path}");
+            for (i, (x, y)) in e.iter().zip(a).enumerate() {
+                assert_equal_but_go_zeros(x, y, &format!("{path}[{i}]"), what);
+            }
+        }
+        _ => assert_eq!(expected, actual, "{what}: {path}"),
+    }
+}
+
+/// Encodes an object, checks the bytes against prost and decodes them again, asserting only
+/// Go zero values were left out; POSTs it to one server as JSON and to another as protobuf
+/// and asserts they store the same object. The status both answered.
+async fn check_both_encodings(
+    object: &Value,
+    through_json: &axum::Router,
+    through_protobuf: &axum::Router,
+    what: &str,
+) -> StatusCode {
+    let kind = kind_of(object);
+    let typed = |value: Value| {
+        kind.codec
+            .decode_value(value)
+            .unwrap_or_else(|e| panic!("{what}: {e}"))
+            .to_value()
+            .expect("encodes")
+    };
+    let Ok(canonical) = kind.codec.decode_value(object.clone()) else {
+        // Not an object of its kind (a few documentation manifests): nothing to encode.
+        return StatusCode::BAD_REQUEST;
+    };
+    let canonical = canonical.to_value().expect("encodes");
+    let body = protobuf::encode(&canonical).unwrap_or_else(|e| panic!("{what}: {e}"));
+
+    let unknown = pb::Unknown::decode(&body[4..]).expect("a runtime.Unknown envelope");
+    let raw = unknown.raw.as_deref().unwrap_or_default();
+    // prost keeps only the fields k8s-pb declares, with their types: what it writes back
+    // must decode to the same object (the bytes may differ: prost leaves empty map values out).
+    let mut prost_body = body[..4].to_vec();
+    prost_body.extend(
+        pb::Unknown {
+            raw: Some(prost_round_trip(
+                kind.api_version().as_str(),
+                &kind.kind,
+                raw,
+            )),
+            ..unknown.clone()
+        }
+        .encode_to_vec(),
+    );
+    assert_eq!(
+        protobuf::decode(&prost_body).expect("prost's bytes decode"),
+        protobuf::decode(&body).expect("decodes"),
+        "{what}: prost reads different fields than were written"
+    );
+    let decoded = typed(protobuf::decode(&body).unwrap_or_else(|e| panic!("{what}: {e}")));
+    assert_equal_but_go_zeros(&canonical, &decoded, "", what);
+
+    let path = collection(kind, "default");
+    let expected = post_json(through_json, &path, &canonical).await;
+    let actual = post_protobuf(through_protobuf, &path, body).await;
+    assert_eq!(actual.code, expected.code, "{what}: {}", actual.json());
+    if expected.code == StatusCode::CREATED {
+        assert_equal_but_go_zeros(
+            &without_server_fields(expected.json()),
+            &without_server_fields(actual.json()),
+            "",
+            what,
+        );
+    }
+    expected.code
+}
+
+fn examples_dir() -> PathBuf {
+    if let Some(dir) = std::env::var_os("ORCHESTRA_K8S_EXAMPLES") {
+        return PathBuf::from(dir);
+    }
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared/k8s-examples")
+}
+
+/// The served objects of every documentation manifest, file by file.
+fn example_objects() -> Vec<(String, Vec<Value>)> {
+    let dir = examples_dir();
+    let index = std::fs::read_to_string(dir.join("INDEX.tsv"))
+        .unwrap_or_else(|e| panic!("{}: {e}", dir.display()));
+    let mut files = Vec::new();
+    for line in index.lines() {
+        let file = line.split('\t').next().unwrap_or_default();
+        let Ok(text) = std::fs::read_to_string(dir.join(file)) else {
+            continue;
+        };
+        let mut objects = Vec::new();
+        for document in serde_yaml_ng::Deserializer::from_str(&text) {
+            // A document that is not YAML ends the file (the iterator would repeat the error).
+            let Ok(mut value) = <Value as serde::Deserialize>::deserialize(document) else {
+                break;
+            };
+            let served = value["apiVersion"]
+                .as_str()
+                .zip(value["kind"].as_str())
+                .is_some_and(|(v, k)| kinds::lookup_kind(v, k).is_some());
+            if served {
+                // Created in `default` of a fresh server.
+                if let Some(metadata) = value["metadata"].as_object_mut() {
+                    metadata.remove("namespace");
+                }
+                objects.push(value);
+            }
+        }
+        files.push((file.to_owned(), objects));
+    }
+    files
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_served_kind_is_stored_alike_from_protobuf_and_json() {
+    let mut created = std::collections::BTreeSet::new();
+    for (file, objects) in example_objects() {
+        let (through_json, through_protobuf) = (app().await, app().await);
+        for (i, object) in objects.iter().enumerate() {
+            let what = format!("{file}#{i}");
+            if check_both_encodings(object, &through_json, &through_protobuf, &what).await
+                == StatusCode::CREATED
+            {
+                created.insert(kind_of(object).kind.to_string());
+            }
+        }
+    }
+    let (through_json, through_protobuf) = (app().await, app().await);
+    for object in objects_of_kinds_without_examples() {
+        let what = format!("{} fixture", object["kind"]);
+        let code = check_both_encodings(&object, &through_json, &through_protobuf, &what).await;
+        assert_eq!(code, StatusCode::CREATED, "{what}");
+        created.insert(kind_of(&object).kind.to_string());
+    }
+    let missing: Vec<&str> = kinds::BUILTIN
+        .iter()
+        .map(|k| k.kind.as_ref())
+        .filter(|k| !created.contains(*k))
+        .collect();
+    assert!(missing.is_empty(), "no object of {missing:?} was created");
+}
+
+/// Realistic objects of the kinds the documentation's manifests do not create.
+fn objects_of_kinds_without_examples() -> Vec<Value> {
+    let container = json!({"name": "app", "image": "example/app:1.4", "args": ["--verbose"],
+        "resources": {"requests": {"cpu": "250m", "memory": "64Mi"}}});
+    vec![
+        json!({"apiVersion": "v1", "kind": "Namespace",
+               "metadata": {"name": "team-a", "labels": {"team": "a"}, "annotations": {"owner": ""}},
+               "spec": {"finalizers": ["kubernetes"]}}),
+        json!({"apiVersion": "v1", "kind": "Node",
+               "metadata": {"name": "node-1", "labels": {"kubernetes.io/hostname": "node-1"}},
+               "spec": {"podCIDR": "10.244.1.0/24", "podCIDRs": ["10.244.1.0/24"], "unschedulable": true,
+                        "taints": [{"key": "dedicated", "value": "gpu", "effect": "NoSchedule"}]},
+               "status": {
+                   "capacity": {"cpu": "4", "memory": "16Gi", "pods": "110"},
+                   "allocatable": {"cpu": "3800m", "memory": "15Gi", "pods": "110"},
+                   "conditions": [{"type": "Ready", "status": "True", "reason": "KubeletReady",
+                                   "message": "kubelet is posting ready status",
+                                   "lastHeartbeatTime": "2024-05-01T10:00:00Z",
+                                   "lastTransitionTime": "2024-05-01T09:00:00Z"}],
+                   "addresses": [{"type": "InternalIP", "address": "192.168.1.10"},
+                                 {"type": "Hostname", "address": "node-1"}],
+                   "daemonEndpoints": {"kubeletEndpoint": {"Port": 10250}},
+                   "nodeInfo": {"machineID": "m", "systemUUID": "u", "bootID": "b", "kernelVersion": "6.1.0",
+                                "osImage": "Debian GNU/Linux 12", "containerRuntimeVersion": "containerd://1.7.0",
+                                "kubeletVersion": "v1.33.0", "kubeProxyVersion": "v1.33.0",
+                                "operatingSystem": "linux", "architecture": "amd64"},
+                   "images": [{"names": ["example/app:1.4"], "sizeBytes": 12_345_678}]}}),
+        json!({"apiVersion": "v1", "kind": "Endpoints", "metadata": {"name": "web"},
+               "subsets": [{"addresses": [{"ip": "10.244.1.5", "nodeName": "node-1",
+                                           "targetRef": {"kind": "Pod", "name": "web-1", "namespace": "default"}}],
+                            "notReadyAddresses": [{"ip": "10.244.2.7"}],
+                            "ports": [{"name": "http", "port": 8080, "protocol": "TCP"}]}]}),
+        json!({"apiVersion": "v1", "kind": "Event", "metadata": {"name": "web-1.17c"},
+               "involvedObject": {"kind": "Pod", "name": "web-1", "namespace": "default", "fieldPath": "spec.containers{app}"},
+               "reason": "Pulled", "message": "Successfully pulled image", "type": "Normal", "count": 2,
+               "source": {"component": "kubelet", "host": "node-1"},
+               "firstTimestamp": "2024-05-01T10:00:00Z", "lastTimestamp": "2024-05-01T10:05:00Z",
+               "eventTime": "2024-05-01T10:05:00.250000Z", "reportingComponent": "kubelet",
+               "reportingInstance": "node-1", "action": "Pull",
+               "series": {"count": 2, "lastObservedTime": "2024-05-01T10:05:00.250000Z"}}),
+        json!({"apiVersion": "v1", "kind": "PodTemplate", "metadata": {"name": "worker"},
+               "template": {"metadata": {"labels": {"app": "worker"}},
+                            "spec": {"initContainers": [{"name": "init", "image": "busybox:1.36", "command": ["true"]}],
+                                     "containers": [container]}}}),
+        json!({"apiVersion": "apps/v1", "kind": "ControllerRevision", "metadata": {"name": "web-7c9d"},
+               "data": {"spec": {"template": {"$patch": "replace", "spec": {"containers": [container]}}}},
+               "revision": 3}),
+        json!({"apiVersion": "batch/v1", "kind": "CronJob", "metadata": {"name": "report"},
+               "spec": {"schedule": "30 2 * * 1-5", "timeZone": "Etc/UTC", "concurrencyPolicy": "Forbid",
+                        "startingDeadlineSeconds": 300, "successfulJobsHistoryLimit": 0, "suspend": false,
+                        "jobTemplate": {"spec": {"backoffLimit": 0, "template": {"spec": {
+                            "restartPolicy": "OnFailure", "containers": [container]}}}}}}),
+        json!({"apiVersion": "coordination.k8s.io/v1", "kind": "Lease", "metadata": {"name": "scheduler"},
+               "spec": {"holderIdentity": "scheduler-1", "leaseDurationSeconds": 15, "leaseTransitions": 4,
+                        "acquireTime": "2024-05-01T10:00:00.000000Z", "renewTime": "2024-05-01T10:00:12.345678Z"}}),
+        json!({"apiVersion": "discovery.k8s.io/v1", "kind": "EndpointSlice",
+               "metadata": {"name": "web-abc12", "labels": {"kubernetes.io/service-name": "web"}},
+               "addressType": "IPv4",
+               "endpoints": [{"addresses": ["10.244.1.5"], "nodeName": "node-1", "zone": "zone-a",
+                              "conditions": {"ready": true, "serving": true, "terminating": false},
+                              "targetRef": {"kind": "Pod", "name": "web-1", "namespace": "default"}}],
+               "ports": [{"name": "http", "port": 8080, "protocol": "TCP", "appProtocol": "http"},
+                         {"name": "", "port": 9090, "protocol": "TCP"}]}),
+        json!({"apiVersion": "scheduling.k8s.io/v1", "kind": "PriorityClass", "metadata": {"name": "batch-low"},
+               "value": -10, "globalDefault": false, "preemptionPolicy": "Never",
+               "description": "Batch work that never preempts"}),
+        json!({"apiVersion": "storage.k8s.io/v1", "kind": "VolumeAttachment", "metadata": {"name": "csi-1a2b"},
+               "spec": {"attacher": "csi.example.com", "nodeName": "node-1",
+                        "source": {"persistentVolumeName": "pv-data"}}}),
+        json!({"apiVersion": "storage.k8s.io/v1", "kind": "CSIDriver", "metadata": {"name": "csi.example.com"},
+               "spec": {"attachRequired": false, "podInfoOnMount": true, "fsGroupPolicy": "File",
+                        "volumeLifecycleModes": ["Persistent", "Ephemeral"], "storageCapacity": true,
+                        "requiresRepublish": false,
+                        "tokenRequests": [{"audience": "vault", "expirationSeconds": 3600}]}}),
+        json!({"apiVersion": "storage.k8s.io/v1", "kind": "CSINode", "metadata": {"name": "node-1"},
+               "spec": {"drivers": [{"name": "csi.example.com", "nodeID": "node-1-id",
+                                     "topologyKeys": ["topology.kubernetes.io/zone"],
+                                     "allocatable": {"count": 0}}]}}),
+        json!({"apiVersion": "storage.k8s.io/v1", "kind": "CSIStorageCapacity", "metadata": {"name": "fast-zone-a"},
+               "storageClassName": "fast", "capacity": "100Gi", "maximumVolumeSize": "10Gi",
+               "nodeTopology": {"matchLabels": {"topology.kubernetes.io/zone": "zone-a"}}}),
+        json!({"apiVersion": "admissionregistration.k8s.io/v1", "kind": "ValidatingWebhookConfiguration",
+               "metadata": {"name": "pod-policy"},
+               "webhooks": [{"name": "pods.policy.example.com",
+                   "clientConfig": {"service": {"namespace": "policy", "name": "webhook", "path": "/validate", "port": 443},
+                                    "caBundle": "LS0tLS1CRUdJTg=="},
+                   "rules": [{"operations": ["CREATE", "UPDATE"], "apiGroups": [""], "apiVersions": ["v1"],
+                              "resources": ["pods"], "scope": "Namespaced"}],
+                   "namespaceSelector": {"matchExpressions": [{"key": "policy", "operator": "NotIn", "values": ["off"]}]},
+                   "matchConditions": [{"name": "not-system", "expression": "!request.userInfo.username.startsWith('system:')"}],
+                   "failurePolicy": "Fail", "sideEffects": "None", "timeoutSeconds": 5,
+                   "admissionReviewVersions": ["v1"]}]}),
+        json!({"apiVersion": "admissionregistration.k8s.io/v1", "kind": "MutatingWebhookConfiguration",
+               "metadata": {"name": "sidecar-injector"},
+               "webhooks": [{"name": "inject.example.com",
+                   "clientConfig": {"url": "https://injector.example.com/mutate"},
+                   "rules": [{"operations": ["CREATE"], "apiGroups": [""], "apiVersions": ["v1"], "resources": ["pods"]}],
+                   "reinvocationPolicy": "IfNeeded", "matchPolicy": "Equivalent", "sideEffects": "NoneOnDryRun",
+                   "failurePolicy": "Ignore", "timeoutSeconds": 3, "admissionReviewVersions": ["v1", "v1beta1"]}]}),
+        custom_resource_definition().1,
+    ]
 }
