@@ -1,146 +1,16 @@
 //! `orchestra apiserver` as a user starts it: the real binary on a temp data dir, driven by the
 //! real `kubectl` (1.32 on PATH and 1.33 beside it) through the kubeconfig it writes.
 
+mod support;
+
 use std::io::{BufRead, BufReader};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Command, Stdio};
 use std::sync::mpsc;
 use std::time::Duration;
 
 use orchestra_apiserver::kubeconfig::Kubeconfig;
 use orchestra_apiserver::pki::Pki;
-
-/// How long the server may take to start or stop.
-const STARTUP: Duration = Duration::from_secs(60);
-
-/// A running `orchestra apiserver` process, killed when dropped.
-struct ApiServer {
-    child: Child,
-    address: String,
-    data_dir: PathBuf,
-}
-
-impl ApiServer {
-    /// Starts the binary on `data_dir` and an ephemeral loopback port; waits until it says it
-    /// is ready.
-    fn start(data_dir: &Path) -> ApiServer {
-        Self::try_start(data_dir, "127.0.0.1:0").unwrap_or_else(|err| panic!("{err}"))
-    }
-
-    fn try_start(data_dir: &Path, listen: &str) -> Result<ApiServer, String> {
-        let mut child = orchestra()
-            .args(["apiserver", "--data-dir"])
-            .arg(data_dir)
-            .args(["--listen", listen])
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("the orchestra binary starts");
-        let stdout = child.stdout.take().expect("stdout");
-        let (tx, rx) = mpsc::channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-                if tx.send(line).is_err() {
-                    return;
-                }
-            }
-        });
-        match rx.recv_timeout(STARTUP) {
-            Ok(line) => {
-                let address = line
-                    .strip_prefix("API server ready on https://")
-                    .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
-                    .to_owned();
-                Ok(ApiServer {
-                    child,
-                    address,
-                    data_dir: data_dir.to_owned(),
-                })
-            }
-            Err(_) => {
-                let output = child
-                    .wait_with_output()
-                    .expect("the failed server's output");
-                Err(format!(
-                    "exit {:?}: {}",
-                    output.status.code(),
-                    String::from_utf8_lossy(&output.stderr)
-                ))
-            }
-        }
-    }
-
-    fn kubeconfig(&self) -> PathBuf {
-        self.data_dir.join("kubeconfig")
-    }
-
-    /// Sends SIGTERM and waits for the process to exit.
-    fn terminate(mut self) -> std::process::ExitStatus {
-        let killed = Command::new("kill")
-            .args(["-TERM", &self.child.id().to_string()])
-            .status()
-            .expect("kill runs");
-        assert!(killed.success());
-        let status = wait_with_timeout(&mut self.child, STARTUP);
-        std::mem::forget(self);
-        status
-    }
-}
-
-impl Drop for ApiServer {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn wait_with_timeout(child: &mut Child, timeout: Duration) -> std::process::ExitStatus {
-    let deadline = std::time::Instant::now() + timeout;
-    loop {
-        if let Some(status) = child.try_wait().expect("try_wait") {
-            return status;
-        }
-        assert!(
-            std::time::Instant::now() < deadline,
-            "the process did not exit within {timeout:?}"
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    }
-}
-
-fn orchestra() -> Command {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_orchestra"));
-    command.env("ORCHESTRA_LOG", "warn");
-    command
-}
-
-/// kubectl 1.32 (on PATH) and 1.33 (beside it).
-fn kubectls() -> Vec<PathBuf> {
-    let default = std::fs::canonicalize("/usr/bin/kubectl").expect("kubectl is installed");
-    let newer = default.with_file_name("kubectl.1.33");
-    assert!(newer.exists(), "{} is missing", newer.display());
-    vec![PathBuf::from("/usr/bin/kubectl"), newer]
-}
-
-fn kubectl(binary: &Path, kubeconfig: &Path, args: &[&str]) -> Output {
-    Command::new(binary)
-        .arg("--kubeconfig")
-        .arg(kubeconfig)
-        .args(["--request-timeout", "30s"])
-        .args(args)
-        .env("HOME", kubeconfig.parent().expect("kubeconfig dir"))
-        .output()
-        .expect("kubectl runs")
-}
-
-fn stdout_of(output: &Output) -> String {
-    assert!(
-        output.status.success(),
-        "kubectl failed: {}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    String::from_utf8_lossy(&output.stdout).into_owned()
-}
+use support::{ApiServer, STARTUP, kubectl, kubectls, stdout_of, wait_with_timeout};
 
 #[test]
 fn kubectl_reaches_the_server_through_the_written_kubeconfig() {

@@ -308,7 +308,7 @@ async fn resource_call(state: &RestState, r: ResourcePath, call: Call) -> Result
                 &decoded.warnings,
             ))
         }
-        (Method::PATCH, Some(name), None | Some(Subresource::Status)) => {
+        (Method::PATCH, Some(name), None | Some(Subresource::Status | Subresource::Scale)) => {
             let patch = patch_of(&call)?;
             let params = call.query.patch_params()?;
             let patched = client.patch(kind, ns, name, sub, &patch, &params).await?;

@@ -169,10 +169,48 @@ fn pod_cells(pod: &Value) -> Vec<Value> {
         .flatten()
         .map(|s| s["restartCount"].as_i64().unwrap_or(0))
         .sum();
+    // The newest restart, from the containers' last terminations.
+    let last_restart = statuses
+        .into_iter()
+        .flatten()
+        .filter_map(|s| s.pointer("/lastState/terminated/finishedAt"))
+        .filter_map(Value::as_str)
+        .filter_map(|t| t.parse::<Timestamp>().ok())
+        .max();
+    let restarts = match last_restart {
+        Some(at) if restarts > 0 => format!(
+            "{restarts} ({} ago)",
+            human_duration(Timestamp::now().as_second() - at.as_second())
+        ),
+        _ => restarts.to_string(),
+    };
+    let gates = count(pod, "/spec/readinessGates");
+    let gates = if gates == 0 {
+        "<none>".to_owned()
+    } else {
+        let conditions = pod.pointer("/status/conditions").and_then(Value::as_array);
+        let passed = pod
+            .pointer("/spec/readinessGates")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+            .filter(|gate| {
+                conditions
+                    .into_iter()
+                    .flatten()
+                    .any(|c| c["type"] == gate["conditionType"] && c["status"] == "True")
+            })
+            .count();
+        format!("{passed}/{gates}")
+    };
     vec![
         Value::from(format!("{ready}/{total}")),
         Value::from(pod_status(pod)),
         Value::from(restarts),
+        Value::from(or_none(text(pod, "/status/podIP"))),
+        Value::from(or_none(text(pod, "/spec/nodeName"))),
+        Value::from(or_none(text(pod, "/status/nominatedNodeName"))),
+        Value::from(gates),
     ]
 }
 
@@ -227,6 +265,123 @@ fn node_roles(node: &Value) -> String {
     or_none(roles.join(","))
 }
 
+const CONTAINERS: Column = col(
+    "Containers",
+    "string",
+    1,
+    "Names of each container in the template.",
+);
+const IMAGES: Column = col(
+    "Images",
+    "string",
+    1,
+    "Images referenced by each container in the template.",
+);
+const SELECTOR: Column = col(
+    "Selector",
+    "string",
+    1,
+    "Label selector for pods. Existing ReplicaSets whose pods are selected by this will be the ones affected by this deployment.",
+);
+
+fn replica_columns() -> Vec<Column> {
+    vec![
+        col("Desired", "integer", 0, "Number of desired pods."),
+        col("Current", "integer", 0, "Number of actual replicas."),
+        col("Ready", "integer", 0, "The number of ready replicas."),
+        CONTAINERS,
+        IMAGES,
+        SELECTOR,
+    ]
+}
+
+/// DESIRED, CURRENT, READY, CONTAINERS and IMAGES of a ReplicaSet or ReplicationController.
+fn replica_cells(r: &Value) -> Vec<Value> {
+    let mut cells = vec![
+        Value::from(int(r, "/spec/replicas")),
+        Value::from(int(r, "/status/replicas")),
+        Value::from(int(r, "/status/readyReplicas")),
+    ];
+    cells.extend(template_cells(r));
+    cells
+}
+
+/// The CONTAINERS and IMAGES cells of a workload's pod template.
+fn template_cells(workload: &Value) -> [Value; 2] {
+    let containers = workload
+        .pointer("/spec/template/spec/containers")
+        .and_then(Value::as_array);
+    let field = |name: &str| {
+        containers
+            .into_iter()
+            .flatten()
+            .filter_map(|c| c[name].as_str())
+            .collect::<Vec<_>>()
+            .join(",")
+    };
+    [Value::from(field("name")), Value::from(field("image"))]
+}
+
+/// A `LabelSelector` as kubectl prints it (`app=web,tier in (front)`), or `<none>`.
+fn label_selector_text(selector: &Value) -> String {
+    serde_json::from_value::<
+        orchestra_api::k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector,
+    >(selector.clone())
+    .ok()
+    .and_then(|s| orchestra_api::LabelSelector::try_from(&s).ok())
+    .map(|s| s.to_string())
+    .filter(|s| !s.is_empty())
+    .unwrap_or_else(|| "<none>".to_owned())
+}
+
+/// A map selector (`{app: web}`) as `app=web`, or `<none>`.
+fn map_selector_text(selector: &Value) -> String {
+    let pairs: Vec<String> = selector
+        .as_object()
+        .into_iter()
+        .flatten()
+        .map(|(k, v)| format!("{k}={}", v.as_str().unwrap_or_default()))
+        .collect();
+    or_none(pairs.join(","))
+}
+
+/// A Job's STATUS: its terminal or suspended condition, else Running.
+fn job_status(job: &Value) -> String {
+    let conditions = job.pointer("/status/conditions").and_then(Value::as_array);
+    let holds = |kind: &str| {
+        conditions
+            .into_iter()
+            .flatten()
+            .any(|c| c["type"] == kind && c["status"] == "True")
+    };
+    for (condition, status) in [
+        ("Complete", "Complete"),
+        ("Failed", "Failed"),
+        ("FailureTarget", "FailureTarget"),
+        ("SuccessCriteriaMet", "SuccessCriteriaMet"),
+        ("Suspended", "Suspended"),
+    ] {
+        if holds(condition) {
+            return status.to_owned();
+        }
+    }
+    "Running".to_owned()
+}
+
+/// A Job's DURATION: from its start to completion, or to now while it runs.
+fn job_duration(job: &Value) -> String {
+    let time = |pointer: &str| {
+        job.pointer(pointer)
+            .and_then(Value::as_str)
+            .and_then(|t| t.parse::<Timestamp>().ok())
+    };
+    let Some(start) = time("/status/startTime") else {
+        return String::new();
+    };
+    let end = time("/status/completionTime").unwrap_or_else(Timestamp::now);
+    human_duration(end.as_second() - start.as_second())
+}
+
 /// Computes a row's kind-specific cells from the object.
 type CellsOf = fn(&Value) -> Vec<Value>;
 
@@ -249,9 +404,33 @@ fn kind_columns(kind: &ResourceKind) -> (Vec<Column>, CellsOf) {
                 ),
                 col(
                     "Restarts",
-                    "integer",
+                    "string",
                     0,
-                    "The number of times the containers in this pod have been restarted.",
+                    "The number of times the containers in this pod have been restarted and when the last container in this pod has restarted.",
+                ),
+                col(
+                    "IP",
+                    "string",
+                    1,
+                    "IP address allocated to the pod. Routable at least within the cluster.",
+                ),
+                col(
+                    "Node",
+                    "string",
+                    1,
+                    "NodeName is a request to schedule this pod onto a specific node.",
+                ),
+                col(
+                    "Nominated Node",
+                    "string",
+                    1,
+                    "nominatedNodeName is set when this pod preempts other pods on the node.",
+                ),
+                col(
+                    "Readiness Gates",
+                    "string",
+                    1,
+                    "If specified, all readiness gates will be evaluated for pod readiness.",
                 ),
             ],
             pod_cells,
@@ -271,9 +450,12 @@ fn kind_columns(kind: &ResourceKind) -> (Vec<Column>, CellsOf) {
                     0,
                     "Total number of available pods (ready for at least minReadySeconds) targeted by this deployment.",
                 ),
+                CONTAINERS,
+                IMAGES,
+                SELECTOR,
             ],
             |d| {
-                vec![
+                let mut cells = vec![
                     Value::from(format!(
                         "{}/{}",
                         int(d, "/status/readyReplicas"),
@@ -281,21 +463,94 @@ fn kind_columns(kind: &ResourceKind) -> (Vec<Column>, CellsOf) {
                     )),
                     Value::from(int(d, "/status/updatedReplicas")),
                     Value::from(int(d, "/status/availableReplicas")),
-                ]
+                ];
+                cells.extend(template_cells(d));
+                cells.push(Value::from(label_selector_text(&d["spec"]["selector"])));
+                cells
             },
         ),
-        ("apps", "replicasets") | ("", "replicationcontrollers") => (
+        ("apps", "replicasets") => (replica_columns(), |r| {
+            let mut cells = replica_cells(r);
+            cells.push(Value::from(label_selector_text(&r["spec"]["selector"])));
+            cells
+        }),
+        ("", "replicationcontrollers") => (replica_columns(), |r| {
+            let mut cells = replica_cells(r);
+            cells.push(Value::from(map_selector_text(&r["spec"]["selector"])));
+            cells
+        }),
+        ("apps", "statefulsets") => (
             vec![
-                col("Desired", "integer", 0, "Number of desired pods."),
-                col("Current", "integer", 0, "Number of actual replicas."),
-                col("Ready", "integer", 0, "The number of ready replicas."),
+                col("Ready", "string", 0, "Number of the pod with ready state"),
+                CONTAINERS,
+                IMAGES,
             ],
-            |r| {
-                vec![
-                    Value::from(int(r, "/spec/replicas")),
-                    Value::from(int(r, "/status/replicas")),
-                    Value::from(int(r, "/status/readyReplicas")),
-                ]
+            |s| {
+                let mut cells = vec![Value::from(format!(
+                    "{}/{}",
+                    int(s, "/status/readyReplicas"),
+                    int(s, "/spec/replicas")
+                ))];
+                cells.extend(template_cells(s));
+                cells
+            },
+        ),
+        ("apps", "daemonsets") => (
+            vec![
+                col(
+                    "Desired",
+                    "integer",
+                    0,
+                    "The desired number of nodes that should be running the daemon pod.",
+                ),
+                col(
+                    "Current",
+                    "integer",
+                    0,
+                    "The number of nodes that are running at least one daemon pod and are supposed to run it.",
+                ),
+                col(
+                    "Ready",
+                    "integer",
+                    0,
+                    "The number of nodes that should be running the daemon pod and have one or more of it running and ready.",
+                ),
+                col(
+                    "Up-to-date",
+                    "integer",
+                    0,
+                    "The total number of nodes that are running the updated daemon pod.",
+                ),
+                col(
+                    "Available",
+                    "integer",
+                    0,
+                    "The number of nodes that should be running the daemon pod and have one or more of it running and available.",
+                ),
+                col(
+                    "Node Selector",
+                    "string",
+                    0,
+                    "NodeSelector is a selector which must be true for the pod to fit on a node.",
+                ),
+                CONTAINERS,
+                IMAGES,
+                SELECTOR,
+            ],
+            |d| {
+                let node_selector =
+                    map_selector_text(&d["spec"]["template"]["spec"]["nodeSelector"]);
+                let mut cells = vec![
+                    Value::from(int(d, "/status/desiredNumberScheduled")),
+                    Value::from(int(d, "/status/currentNumberScheduled")),
+                    Value::from(int(d, "/status/numberReady")),
+                    Value::from(int(d, "/status/updatedNumberScheduled")),
+                    Value::from(int(d, "/status/numberAvailable")),
+                    Value::from(node_selector),
+                ];
+                cells.extend(template_cells(d));
+                cells.push(Value::from(label_selector_text(&d["spec"]["selector"])));
+                cells
             },
         ),
         ("", "services") => (
@@ -309,6 +564,7 @@ fn kind_columns(kind: &ResourceKind) -> (Vec<Column>, CellsOf) {
                     "The external IPs of the service.",
                 ),
                 col("Port(s)", "string", 0, "The ports of the service."),
+                col("Selector", "string", 1, "The selector of the service."),
             ],
             |s| {
                 let external = s
@@ -326,6 +582,7 @@ fn kind_columns(kind: &ResourceKind) -> (Vec<Column>, CellsOf) {
                     Value::from(or_none(text(s, "/spec/clusterIP"))),
                     Value::from(or_none(external)),
                     Value::from(service_ports(s)),
+                    Value::from(map_selector_text(&s["spec"]["selector"])),
                 ]
             },
         ),
@@ -339,12 +596,57 @@ fn kind_columns(kind: &ResourceKind) -> (Vec<Column>, CellsOf) {
                     0,
                     "Kubelet Version reported by the node.",
                 ),
+                col(
+                    "Internal-IP",
+                    "string",
+                    1,
+                    "List of addresses reachable to the node.",
+                ),
+                col(
+                    "External-IP",
+                    "string",
+                    1,
+                    "List of addresses reachable to the node.",
+                ),
+                col(
+                    "OS-Image",
+                    "string",
+                    1,
+                    "OS Image reported by the node from /etc/os-release (e.g. Debian GNU/Linux 7 (wheezy)).",
+                ),
+                col(
+                    "Kernel-Version",
+                    "string",
+                    1,
+                    "Kernel Version reported by the node from 'uname -r' (e.g. 3.16.0-0.bpo.4-amd64).",
+                ),
+                col(
+                    "Container-Runtime",
+                    "string",
+                    1,
+                    "ContainerRuntime Version reported by the node through runtime remote API (e.g. containerd://1.4.2).",
+                ),
             ],
             |n| {
+                let address = |kind: &str| {
+                    n.pointer("/status/addresses")
+                        .and_then(Value::as_array)
+                        .into_iter()
+                        .flatten()
+                        .find(|a| a["type"] == kind)
+                        .and_then(|a| a["address"].as_str())
+                        .unwrap_or("<none>")
+                        .to_owned()
+                };
                 vec![
                     Value::from(node_status(n)),
                     Value::from(node_roles(n)),
                     Value::from(text(n, "/status/nodeInfo/kubeletVersion")),
+                    Value::from(address("InternalIP")),
+                    Value::from(address("ExternalIP")),
+                    Value::from(text(n, "/status/nodeInfo/osImage")),
+                    Value::from(text(n, "/status/nodeInfo/kernelVersion")),
+                    Value::from(text(n, "/status/nodeInfo/containerRuntimeVersion")),
                 ]
             },
         ),
@@ -374,19 +676,38 @@ fn kind_columns(kind: &ResourceKind) -> (Vec<Column>, CellsOf) {
             },
         ),
         ("batch", "jobs") => (
-            vec![col(
-                "Completions",
-                "string",
-                0,
-                "The desired number of successfully finished pods the job should be run with.",
-            )],
+            vec![
+                col("Status", "string", 0, "Status of the job."),
+                col(
+                    "Completions",
+                    "string",
+                    0,
+                    "The desired number of successfully finished pods the job should be run with.",
+                ),
+                col(
+                    "Duration",
+                    "string",
+                    0,
+                    "Time required to complete the job.",
+                ),
+                CONTAINERS,
+                IMAGES,
+                SELECTOR,
+            ],
             |j| {
                 let completions = j.pointer("/spec/completions").and_then(Value::as_i64);
                 let succeeded = int(j, "/status/succeeded");
-                vec![Value::from(match completions {
-                    Some(c) => format!("{succeeded}/{c}"),
-                    None => format!("{succeeded}/1 of {}", int(j, "/spec/parallelism")),
-                })]
+                let mut cells = vec![
+                    Value::from(job_status(j)),
+                    Value::from(match completions {
+                        Some(c) => format!("{succeeded}/{c}"),
+                        None => format!("{succeeded}/1 of {}", int(j, "/spec/parallelism")),
+                    }),
+                    Value::from(job_duration(j)),
+                ];
+                cells.extend(template_cells(j));
+                cells.push(Value::from(label_selector_text(&j["spec"]["selector"])));
+                cells
             },
         ),
         _ => (Vec::new(), |_| Vec::new()),
@@ -414,6 +735,15 @@ pub enum IncludeObject {
     Object,
 }
 
+/// Where AGE goes among a kind's columns: after the columns kubectl always shows, before the
+/// `-o wide` ones; nodes show their version after it.
+fn age_position(kind: &ResourceKind, columns: &[Column]) -> usize {
+    if kind.group.is_empty() && kind.plural == "nodes" {
+        return 2;
+    }
+    columns.iter().take_while(|c| c.priority == 0).count()
+}
+
 /// A `Table` of `objects` of `kind`.
 pub fn table(
     kind: &ResourceKind,
@@ -424,9 +754,11 @@ pub fn table(
 ) -> Value {
     let now = Timestamp::now();
     let (columns, cells) = kind_columns(kind);
+    let age_at = age_position(kind, &columns);
+    let mut ordered: Vec<&Column> = columns.iter().collect();
+    ordered.insert(age_at, &AGE);
     let definitions: Vec<Value> = std::iter::once(&NAME)
-        .chain(columns.iter())
-        .chain(std::iter::once(&AGE))
+        .chain(ordered)
         .map(|c| {
             json!({
                 "name": c.name,
@@ -441,9 +773,10 @@ pub fn table(
         .iter()
         .filter_map(|obj| obj.to_value().ok())
         .map(|value| {
+            let mut kind_cells = cells(&value);
+            kind_cells.insert(age_at.min(kind_cells.len()), age(&value, now));
             let mut row_cells = vec![value["metadata"]["name"].clone()];
-            row_cells.extend(cells(&value));
-            row_cells.push(age(&value, now));
+            row_cells.extend(kind_cells);
             let object = match include {
                 IncludeObject::None => Value::Null,
                 IncludeObject::Metadata => partial_metadata(&value),

@@ -720,6 +720,9 @@ impl Registry {
         let target = match subresource {
             None => UpdateTarget::Main,
             Some(Subresource::Status) => UpdateTarget::Status,
+            Some(Subresource::Scale) => {
+                return self.patch_scale(namespace, name, patch, params).await;
+            }
             Some(other) => {
                 return Err(Status::bad_request(format!(
                     "{} cannot be patched here",
@@ -948,6 +951,41 @@ impl Registry {
                 },
             )),
         }
+    }
+
+    /// Patches a workload's `Scale` (merge, JSON or strategic patch): the patched Scale's
+    /// replicas become the object's.
+    async fn patch_scale(
+        &self,
+        namespace: Option<&str>,
+        name: &str,
+        patch: &Patch,
+        params: &PatchParams,
+    ) -> Result<ArcObject, Status> {
+        if matches!(patch, Patch::Apply(_)) {
+            return Err(Status::unsupported_media_type(
+                "application/apply-patch+yaml",
+            ));
+        }
+        let kind = self.kind.clone();
+        let updated = self
+            .update_with(namespace, name, false, params.dry_run, |old| {
+                let live = serde_json::to_value(scale::scale_of(&kind, &**old)?)
+                    .map_err(Status::internal)?;
+                let patched = patch::patch_value(&kind, &live, patch)?;
+                check_requested_version(&kind, name, &patched, &live)?;
+                let replicas = patched
+                    .pointer("/spec/replicas")
+                    .and_then(serde_json::Value::as_i64)
+                    .and_then(|r| i32::try_from(r).ok())
+                    .unwrap_or(0);
+                Ok((
+                    scale::with_replicas(&kind, &**old, replicas)?,
+                    UpdateTarget::Main,
+                ))
+            })
+            .await?;
+        scale::scale_of(&self.kind, &*updated).map(|s| Arc::new(s) as ArcObject)
     }
 
     async fn replace_scale(
