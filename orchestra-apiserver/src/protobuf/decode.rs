@@ -65,24 +65,45 @@ impl Decoder {
         bytes: &[u8],
         path: &mut Path,
     ) -> Result<Value, ProtobufError> {
-        if self.depth >= MAX_DEPTH {
-            return Err(path.error(format!("messages nest deeper than {MAX_DEPTH} levels")));
-        }
-        self.depth += 1;
-        let value = match message.form {
+        match message.form {
             Form::Object => {
                 let mut object = Map::new();
                 self.merge_object(message, bytes, &mut object, path)?;
                 Ok(Value::Object(object))
             }
             form => self.special(form, message, bytes, path),
-        };
+        }
+    }
+
+    /// Runs `decode` one message deeper, refusing to go past [`MAX_DEPTH`].
+    fn nested<T>(
+        &mut self,
+        path: &mut Path,
+        decode: impl FnOnce(&mut Self, &mut Path) -> Result<T, ProtobufError>,
+    ) -> Result<T, ProtobufError> {
+        if self.depth >= MAX_DEPTH {
+            return Err(path.error(format!("messages nest deeper than {MAX_DEPTH} levels")));
+        }
+        self.depth += 1;
+        let result = decode(self, path);
         self.depth -= 1;
-        value
+        result
     }
 
     /// Decodes the fields of an object-form message into `object`.
     fn merge_object(
+        &mut self,
+        message: &'static Message,
+        bytes: &[u8],
+        object: &mut Map<String, Value>,
+        path: &mut Path,
+    ) -> Result<(), ProtobufError> {
+        self.nested(path, |decoder, path| {
+            decoder.merge_fields(message, bytes, object, path)
+        })
+    }
+
+    fn merge_fields(
         &mut self,
         message: &'static Message,
         bytes: &[u8],
@@ -244,14 +265,7 @@ impl Decoder {
         while !reader.is_empty() {
             let (number, wire_type) = reader.key().map_err(|e| path.error(e))?;
             match number {
-                1 => {
-                    let Value::String(k) =
-                        self.single(Type::String, wire_type, &mut reader, path)?
-                    else {
-                        unreachable!("a string field decodes to a string");
-                    };
-                    key = k;
-                }
+                1 => key = text(length_delimited(wire_type, &mut reader, path)?, path)?,
                 2 => value = Some(self.single(ty, wire_type, &mut reader, path)?),
                 _ => reader.skip(wire_type).map_err(|e| path.error(e))?,
             }
@@ -339,6 +353,18 @@ impl Decoder {
     /// Like [`Self::merge_object`], keeping empty strings (a quantity or an int-or-string's
     /// string may be empty).
     fn merge_object_keeping_empty(
+        &mut self,
+        message: &'static Message,
+        bytes: &[u8],
+        object: &mut Map<String, Value>,
+        path: &mut Path,
+    ) -> Result<(), ProtobufError> {
+        self.nested(path, |decoder, path| {
+            decoder.merge_fields_keeping_empty(message, bytes, object, path)
+        })
+    }
+
+    fn merge_fields_keeping_empty(
         &mut self,
         message: &'static Message,
         bytes: &[u8],

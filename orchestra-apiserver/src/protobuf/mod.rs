@@ -220,3 +220,166 @@ impl<'a> Unknown<'a> {
         Ok(unknown)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use orchestra_api::kinds;
+    use proptest::prelude::*;
+    use serde_json::json;
+
+    #[test]
+    fn every_served_kind_and_its_list_has_a_message() {
+        for kind in kinds::BUILTIN {
+            let api_version = kind.api_version();
+            assert!(supports(&api_version, &kind.kind), "{}", kind.kind);
+            assert!(
+                supports(&api_version, &kind.list_kind),
+                "{}",
+                kind.list_kind
+            );
+        }
+        for (api_version, kind) in [
+            ("autoscaling/v1", "Scale"),
+            ("v1", "Binding"),
+            ("policy/v1", "Eviction"),
+            ("meta.k8s.io/v1", "DeleteOptions"),
+            ("apps/v1", "DeleteOptions"),
+        ] {
+            assert!(supports(api_version, kind), "{api_version} {kind}");
+        }
+    }
+
+    #[test]
+    fn go_zero_values_are_left_out_and_pointer_zeros_kept() {
+        // What client-go writes for `kubectl create deployment --replicas=0`: every plain
+        // field, zero or not.
+        let mut template_meta = Vec::new();
+        wire::put_bytes(&mut template_meta, 2, b""); // generateName
+        wire::put_varint_field(&mut template_meta, 7, 0); // generation
+        wire::put_bytes(&mut template_meta, 8, b""); // creationTimestamp: Time{}
+        let mut spec = Vec::new();
+        wire::put_varint_field(&mut spec, 1, 0); // replicas: 0 (a pointer)
+        wire::put_varint_field(&mut spec, 5, 0); // minReadySeconds: 0 (plain)
+        wire::put_varint_field(&mut spec, 7, 0); // paused: false (plain)
+        let mut deployment = Vec::new();
+        wire::put_bytes(&mut deployment, 1, &template_meta);
+        wire::put_bytes(&mut deployment, 2, &spec);
+        let value = decode::message(&messages::APPS_V1_DEPLOYMENT, &deployment).unwrap();
+        assert_eq!(value, json!({"metadata": {}, "spec": {"replicas": 0}}));
+    }
+
+    #[test]
+    fn special_forms_read_back_what_was_written() {
+        let lease = json!({"apiVersion": "coordination.k8s.io/v1", "kind": "Lease",
+            "metadata": {"name": "l", "creationTimestamp": "2024-02-29T23:59:59Z"},
+            "spec": {"renewTime": "1969-12-31T23:59:59.500000Z", "leaseDurationSeconds": -1}});
+        assert_eq!(decode(&encode(&lease).unwrap()).unwrap(), lease);
+        let service = json!({"apiVersion": "v1", "kind": "Service", "metadata": {"name": "s"},
+            "spec": {"ports": [{"port": 80, "targetPort": "http"}, {"port": 81, "targetPort": 8081}]}});
+        assert_eq!(decode(&encode(&service).unwrap()).unwrap(), service);
+    }
+
+    #[test]
+    fn values_that_do_not_fit_their_message_are_encoding_errors() {
+        let wrong = json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": 7}});
+        assert_eq!(
+            encode(&wrong),
+            Err(ProtobufError::Unencodable {
+                path: "metadata.name".to_owned(),
+                reason: "is not a string".to_owned()
+            })
+        );
+        let unknown = json!({"apiVersion": "example.com/v1", "kind": "Widget"});
+        assert!(matches!(
+            encode(&unknown),
+            Err(ProtobufError::UnknownType { .. })
+        ));
+    }
+
+    #[test]
+    fn compressed_payloads_are_refused() {
+        let mut body = encode(&json!({"apiVersion": "v1", "kind": "ConfigMap"})).unwrap();
+        body.truncate(body.len() - 4); // drop the empty contentEncoding and contentType
+        wire::put_bytes(&mut body, 3, b"gzip");
+        assert!(matches!(
+            decode(&body),
+            Err(ProtobufError::UnsupportedContent { .. })
+        ));
+    }
+
+    #[test]
+    fn deeply_nested_messages_are_refused_without_exhausting_the_stack() {
+        // JSONSchemaProps.not (field 28), each level sent twice so that the second merges
+        // into the first.
+        let mut nested = Vec::new();
+        for _ in 0..10_000 {
+            let mut outer = Vec::new();
+            put_bytes(&mut outer, 28, b"");
+            put_bytes(&mut outer, 28, &nested);
+            nested = outer;
+        }
+        let error =
+            decode::message(&messages::APIEXTENSIONS_V1_JSON_SCHEMA_PROPS, &nested).unwrap_err();
+        assert!(error.to_string().contains("nest deeper than"), "{error}");
+    }
+
+    proptest! {
+        #[test]
+        fn arbitrary_payloads_never_panic_the_decoder(
+            raw in proptest::collection::vec(any::<u8>(), 0..512),
+            kind in prop::sample::select(vec![
+                ("v1", "Pod"), ("apps/v1", "Deployment"), ("v1", "Secret"),
+                ("apiextensions.k8s.io/v1", "CustomResourceDefinition"),
+                ("coordination.k8s.io/v1", "Lease"), ("v1", "Service"),
+            ]),
+        ) {
+            let mut body = MAGIC.to_vec();
+            let mut type_meta = Vec::new();
+            put_bytes(&mut type_meta, 1, kind.0.as_bytes());
+            put_bytes(&mut type_meta, 2, kind.1.as_bytes());
+            put_bytes(&mut body, 1, &type_meta);
+            put_bytes(&mut body, 2, &raw);
+            let _ = decode(&body);
+        }
+
+        #[test]
+        fn corrupted_bodies_never_panic_the_decoder(
+            flips in proptest::collection::vec((any::<prop::sample::Index>(), any::<u8>()), 1..8),
+        ) {
+            let pod = json!({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "p", "labels": {"a": "b"}},
+                "spec": {"containers": [{"name": "c", "image": "i", "ports": [{"containerPort": 80}],
+                    "livenessProbe": {"httpGet": {"port": "http"}}}],
+                    "volumes": [{"name": "v", "emptyDir": {"sizeLimit": "1Gi"}}]}});
+            let mut body = encode(&pod).unwrap();
+            for (index, byte) in flips {
+                let i = index.index(body.len());
+                body[i] = byte;
+            }
+            let _ = decode(&body);
+        }
+
+        #[test]
+        fn config_maps_round_trip(
+            name in "[a-z][a-z0-9-]{0,20}",
+            data in proptest::collection::btree_map("[A-Za-z0-9._-]{1,10}", ".{0,20}", 0..5),
+            binary in proptest::collection::btree_map("[a-z]{1,5}", proptest::collection::vec(any::<u8>(), 0..16), 0..3),
+            immutable in any::<bool>(),
+        ) {
+            use base64::Engine;
+            let binary: serde_json::Map<String, Value> = binary
+                .into_iter()
+                .map(|(k, v)| (k, Value::from(base64::engine::general_purpose::STANDARD.encode(v))))
+                .collect();
+            let mut config_map = json!({"apiVersion": "v1", "kind": "ConfigMap",
+                "metadata": {"name": name}, "immutable": immutable});
+            if !data.is_empty() {
+                config_map["data"] = json!(data);
+            }
+            if !binary.is_empty() {
+                config_map["binaryData"] = Value::Object(binary);
+            }
+            prop_assert_eq!(decode(&encode(&config_map).unwrap()).unwrap(), config_map);
+        }
+    }
+}
