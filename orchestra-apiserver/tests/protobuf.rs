@@ -483,7 +483,55 @@ async fn kubectl_typed_creates_store_what_their_json_stores() {
             assert_eq!(actual, expected, "{} ({})", what, binary.display());
         }
     }
+    drain_evicts_through_protobuf(&app, &kubeconfig).await;
     server.abort();
+}
+
+/// `kubectl drain`, which the issue lists with the typed commands: it cordons the node, lists
+/// its pods and evicts them (kubectl 1.32 sends the `Eviction` as JSON; the protobuf form is
+/// covered by `evictions_and_delete_options_arrive_in_protobuf`).
+async fn drain_evicts_through_protobuf(app: &axum::Router, kubeconfig: &Path) {
+    let node = post_json(
+        app,
+        "/api/v1/nodes",
+        &json!({"apiVersion": "v1", "kind": "Node", "metadata": {"name": "drained"}}),
+    )
+    .await;
+    assert_eq!(node.code, StatusCode::CREATED, "{}", node.json());
+    let pod = post_json(
+        app,
+        "/api/v1/namespaces/default/pods",
+        &json!({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "on-drained"},
+                "spec": {"nodeName": "drained", "containers": [{"name": "c", "image": "busybox"}]}}),
+    )
+    .await;
+    assert_eq!(pod.code, StatusCode::CREATED, "{}", pod.json());
+    let binary = &kubectls()[0];
+    let output = kubectl(
+        binary,
+        kubeconfig,
+        &[
+            "drain",
+            "drained",
+            "--force",
+            "--grace-period=0",
+            "--timeout=30s",
+        ],
+    )
+    .await;
+    let printed = succeeded(&output, "drain");
+    assert!(printed.contains("pod/on-drained evicted"), "{printed}");
+    let node = get_json(app, "/api/v1/nodes/drained").await;
+    assert_eq!(node["spec"]["unschedulable"], true);
+    let gone = send(
+        app,
+        "GET",
+        "/api/v1/namespaces/default/pods/on-drained",
+        &[],
+        Vec::new(),
+    )
+    .await;
+    assert_eq!(gone.code, StatusCode::NOT_FOUND, "{}", gone.json());
 }
 
 // ---------------------------------------------------------------------------------------
@@ -1243,6 +1291,37 @@ async fn a_protobuf_body_of_another_kind_is_a_bad_request() {
     );
     let list = get_json(&app, "/apis/apps/v1/namespaces/default/deployments").await;
     assert_eq!(list["items"], json!([]));
+}
+
+#[tokio::test]
+async fn a_protobuf_patch_is_an_unsupported_media_type() {
+    let app = app().await;
+    let created = post_json(
+        &app,
+        "/api/v1/namespaces/default/configmaps",
+        &json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "settings"}}),
+    )
+    .await;
+    assert_eq!(created.code, StatusCode::CREATED);
+    let body = protobuf::encode(&json!({"apiVersion": "v1", "kind": "ConfigMap",
+        "metadata": {"name": "settings"}, "data": {"mode": "fast"}}))
+    .expect("encodes");
+    let answer = send(
+        &app,
+        "PATCH",
+        "/api/v1/namespaces/default/configmaps/settings",
+        &[("content-type", PROTOBUF)],
+        body,
+    )
+    .await;
+    assert_eq!(
+        answer.code,
+        StatusCode::UNSUPPORTED_MEDIA_TYPE,
+        "{}",
+        answer.json()
+    );
+    let stored = get_json(&app, "/api/v1/namespaces/default/configmaps/settings").await;
+    assert_eq!(stored.get("data"), None);
 }
 
 // ---------------------------------------------------------------------------------------

@@ -454,6 +454,10 @@ fn patch_of(call: &Call) -> Result<Patch, Status> {
         .trim()
         .to_owned();
     let format = BodyFormat::of(Some(&media))?;
+    if format == BodyFormat::Protobuf {
+        // Patches are JSON or YAML documents; Kubernetes refuses protobuf ones.
+        return Err(Status::unsupported_media_type(&media));
+    }
     let (value, _) = body::parse_value(&call.body, format)?;
     match media.as_str() {
         "application/merge-patch+json" => Ok(Patch::Merge(value)),
