@@ -1814,3 +1814,43 @@ fn objects_of_kinds_without_examples() -> Vec<Value> {
         custom_resource_definition().1,
     ]
 }
+
+#[tokio::test]
+async fn watches_accepting_only_protobuf_stream_length_prefixed_watch_events() {
+    let app = app().await;
+    let created = post_json(
+        &app,
+        "/api/v1/namespaces/default/configmaps",
+        &json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "watched"},
+                "data": {"mode": "fast"}}),
+    )
+    .await;
+    assert_eq!(created.code, StatusCode::CREATED);
+    let request = Request::builder()
+        .uri("/api/v1/namespaces/default/configmaps?watch=true&resourceVersion=0&timeoutSeconds=1")
+        .header("accept", PROTOBUF)
+        .body(Body::empty())
+        .expect("request");
+    // The router (and the store behind it) stays alive while the watch streams.
+    let response = app.clone().oneshot(request).await.expect("response");
+    assert_eq!(
+        response.headers()["content-type"],
+        "application/vnd.kubernetes.protobuf;stream=watch"
+    );
+    let body = tokio::time::timeout(Duration::from_secs(10), response.into_body().collect())
+        .await
+        .expect("the watch ends after timeoutSeconds")
+        .expect("body")
+        .to_bytes();
+    // The first frame: the existing ConfigMap, ADDED.
+    let length = u32::from_be_bytes(body[..4].try_into().expect("a length")) as usize;
+    let event = pb::meta::WatchEvent::decode(&body[4..4 + length]).expect("a WatchEvent");
+    assert_eq!(event.r#type.as_deref(), Some("ADDED"));
+    let object = event
+        .object
+        .and_then(|raw| raw.raw)
+        .expect("the object's body");
+    let decoded = protobuf::decode(&object).expect("decodes");
+    assert_eq!(decoded["metadata"]["name"], "watched");
+    assert_eq!(decoded["data"], json!({"mode": "fast"}));
+}

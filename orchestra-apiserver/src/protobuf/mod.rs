@@ -135,6 +135,26 @@ pub fn encode(value: &Value) -> Result<Vec<u8>, ProtobufError> {
     Ok(body)
 }
 
+/// The media type of a protobuf watch stream.
+pub const WATCH_MEDIA_TYPE: &str = "application/vnd.kubernetes.protobuf;stream=watch";
+
+/// One frame of a protobuf watch stream: a `meta/v1.WatchEvent` message (`type`, and the
+/// object's own protobuf body as a `RawExtension`), after its length as four big-endian bytes.
+pub fn encode_watch_event(event_type: &str, object: &Value) -> Result<Vec<u8>, ProtobufError> {
+    let mut raw_extension = Vec::new();
+    put_bytes(&mut raw_extension, 1, &encode(object)?);
+    let mut event = Vec::new();
+    put_bytes(&mut event, 1, event_type.as_bytes());
+    put_bytes(&mut event, 2, &raw_extension);
+    let length = u32::try_from(event.len()).map_err(|_| ProtobufError::Unencodable {
+        path: "the watch event".to_owned(),
+        reason: "is longer than 4 GiB".to_owned(),
+    })?;
+    let mut frame = length.to_be_bytes().to_vec();
+    frame.extend(event);
+    Ok(frame)
+}
+
 /// Whether the server has a protobuf message for this type.
 pub fn supports(api_version: &str, kind: &str) -> bool {
     message_for(api_version, kind).is_some()

@@ -483,10 +483,14 @@ fn watch_response(
         None => stream,
     };
     let lines = stream.map(move |event| {
-        let encoded = encode_event(kind, event, rendering);
+        let encoded = if rendering.protobuf {
+            response::protobuf_watch_frame(kind, event)
+        } else {
+            encode_event(kind, event, rendering)
+        };
         Ok::<Bytes, std::convert::Infallible>(Bytes::from(encoded))
     });
-    stream_response(Body::from_stream(lines))
+    stream_response(Body::from_stream(lines), rendering)
 }
 
 fn encode_event(

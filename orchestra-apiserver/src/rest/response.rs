@@ -4,7 +4,7 @@
 use axum::body::Body;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use orchestra_api::{ArcObject, ObjectList, ResourceKind, Status};
+use orchestra_api::{ArcObject, ObjectList, ResourceKind, Status, WatchEvent};
 
 use super::table::{IncludeObject, table};
 use crate::protobuf;
@@ -215,12 +215,46 @@ pub fn list_response(kind: &ResourceKind, list: &ObjectList, rendering: Renderin
     json_response(StatusCode::OK, body, &[])
 }
 
-/// A streaming response (watch).
-pub fn stream_response(body: Body) -> Response {
+/// A streaming response (watch): newline-delimited JSON events, or length-prefixed protobuf
+/// frames (see [`protobuf_watch_frame`]) for clients that accept only protobuf.
+pub fn stream_response(body: Body, rendering: Rendering) -> Response {
     let mut response = Response::new(body);
     response.headers_mut().insert(
         header::CONTENT_TYPE,
-        HeaderValue::from_static("application/json"),
+        HeaderValue::from_static(if rendering.protobuf {
+            protobuf::WATCH_MEDIA_TYPE
+        } else {
+            "application/json"
+        }),
     );
     response
+}
+
+/// One watch event as a frame of Kubernetes' protobuf watch stream; an object that cannot be
+/// encoded becomes an `ERROR` event.
+pub fn protobuf_watch_frame(kind: &ResourceKind, event: WatchEvent<ArcObject>) -> Vec<u8> {
+    let (event_type, object) = match event {
+        WatchEvent::Added(o) => ("ADDED", o.to_value()),
+        WatchEvent::Modified(o) => ("MODIFIED", o.to_value()),
+        WatchEvent::Deleted(o) => ("DELETED", o.to_value()),
+        WatchEvent::Bookmark(mut bookmark) => {
+            if bookmark.kind.is_empty() {
+                bookmark.kind = kind.kind.to_string();
+                bookmark.api_version = kind.api_version();
+            }
+            ("BOOKMARK", serde_json::to_value(bookmark))
+        }
+        WatchEvent::Error(status) => ("ERROR", serde_json::to_value(status)),
+    };
+    let frame = object
+        .map_err(|e| Status::internal(format!("cannot encode the object: {e}")))
+        .and_then(|value| {
+            protobuf::encode_watch_event(event_type, &value).map_err(Status::internal)
+        });
+    frame.unwrap_or_else(|status| {
+        serde_json::to_value(status)
+            .ok()
+            .and_then(|value| protobuf::encode_watch_event("ERROR", &value).ok())
+            .unwrap_or_default()
+    })
 }
