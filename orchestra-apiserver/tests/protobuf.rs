@@ -151,6 +151,7 @@ async fn kubectl(binary: &Path, kubeconfig: &Path, args: &[&str]) -> Output {
         .args(["--request-timeout", "20s"])
         .args(args)
         .env("HOME", kubeconfig.parent().expect("kubeconfig dir"))
+        .current_dir(kubeconfig.parent().expect("kubeconfig dir"))
         .kill_on_drop(true)
         .output();
     tokio::time::timeout(Duration::from_secs(60), run)
@@ -171,6 +172,26 @@ fn succeeded(output: &Output, what: &str) -> String {
 
 /// kubectl's typed `create` commands and `run`, each with the resource path it creates at.
 const KUBECTL_CREATES: &[(&[&str], &str)] = &[
+    (
+        &["create", "service", "nodeport", "np", "--tcp=80:8080"],
+        "services/np",
+    ),
+    (
+        &["create", "service", "loadbalancer", "lb", "--tcp=443:8443"],
+        "services/lb",
+    ),
+    (
+        // Files kubectl reads from its working directory: bytes that are not UTF-8 go to
+        // binaryData.
+        &[
+            "create",
+            "configmap",
+            "blobs",
+            "--from-file=blob.bin",
+            "--from-file=notes.txt",
+        ],
+        "configmaps/blobs",
+    ),
     (
         &[
             "create",
@@ -394,6 +415,8 @@ async fn kubectl_typed_creates_store_what_their_json_stores() {
     let server = tokio::spawn(axum::serve(listener, app.clone()).into_future());
     let dir = tempfile::tempdir().expect("tempdir");
     let kubeconfig = write_kubeconfig(dir.path(), address);
+    std::fs::write(dir.path().join("blob.bin"), [0x00, 0x9f, 0x92, 0x96, 0xff]).expect("written");
+    std::fs::write(dir.path().join("notes.txt"), "hello\n").expect("written");
 
     for (index, binary) in kubectls().iter().enumerate() {
         let proto_ns = format!("proto-{index}");
