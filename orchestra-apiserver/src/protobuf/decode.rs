@@ -118,6 +118,11 @@ impl Decoder {
                 reader.skip(wire_type).map_err(|e| path.error(e))?;
                 continue;
             };
+            if field.label == Label::Inline {
+                // Its fields are the enclosing object's: no segment of its own.
+                self.field(field, wire_type, &mut reader, object, path)?;
+                continue;
+            }
             let separator = if path.0.is_empty() { "" } else { "." };
             path.push(format!("{separator}{}", field.json_name));
             let result = self.field(field, wire_type, &mut reader, object, path);
@@ -157,12 +162,18 @@ impl Decoder {
                 Ok(())
             }
             Label::Repeated => {
-                let mut items = Vec::new();
+                let list = object
+                    .entry(name)
+                    .or_insert_with(|| Value::Array(Vec::new()));
+                let Value::Array(list) = list else {
+                    return Err(path.error("is both a list and a single value"));
+                };
                 let packable = matches!(
                     field.ty,
                     Type::Bool | Type::Int32 | Type::Int64 | Type::Double
                 );
                 if packable && wire_type == WireType::LengthDelimited {
+                    // A packed list: its elements one after another in one value.
                     let mut packed =
                         Reader::new(reader.length_delimited().map_err(|e| path.error(e))?);
                     let element = if matches!(field.ty, Type::Double) {
@@ -171,18 +182,12 @@ impl Decoder {
                         WireType::Varint
                     };
                     while !packed.is_empty() {
-                        items.push(self.single(field.ty, element, &mut packed, path)?);
+                        self.list_item(field.ty, element, &mut packed, list, path)?;
                     }
+                    Ok(())
                 } else {
-                    items.push(self.single(field.ty, wire_type, reader, path)?);
+                    self.list_item(field.ty, wire_type, reader, list, path)
                 }
-                let list = object
-                    .entry(name)
-                    .or_insert_with(|| Value::Array(Vec::new()));
-                if let Value::Array(list) = list {
-                    list.extend(items);
-                }
-                Ok(())
             }
             Label::Optional | Label::KeepsEmpty | Label::Plain => {
                 if let (Type::Message(inner), Some(Value::Object(existing))) =
@@ -209,6 +214,22 @@ impl Decoder {
                 Ok(())
             }
         }
+    }
+
+    /// Appends one element to a list, its index in the path for errors.
+    fn list_item(
+        &mut self,
+        ty: Type,
+        wire_type: WireType,
+        reader: &mut Reader<'_>,
+        list: &mut Vec<Value>,
+        path: &mut Path,
+    ) -> Result<(), ProtobufError> {
+        path.push(format!("[{}]", list.len()));
+        let item = self.single(ty, wire_type, reader, path);
+        path.pop();
+        list.push(item?);
+        Ok(())
     }
 
     /// One value of a field's type.

@@ -329,6 +329,39 @@ mod tests {
     }
 
     #[test]
+    fn errors_name_the_field_they_are_in() {
+        // spec.containers[1].image (field 2 of Container) as a varint.
+        let mut second = Vec::new();
+        put_bytes(&mut second, 1, b"b");
+        wire::put_varint_field(&mut second, 2, 7);
+        let mut first = Vec::new();
+        put_bytes(&mut first, 1, b"a");
+        let mut spec = Vec::new();
+        put_bytes(&mut spec, 2, &first);
+        put_bytes(&mut spec, 2, &second);
+        let mut volume = Vec::new();
+        put_bytes(&mut volume, 1, b"v");
+        put_bytes(&mut volume, 2, &[0x0a, 0x01, 0xff]); // volumeSource.hostPath: not a message
+        put_bytes(&mut spec, 1, &volume);
+        let mut pod = Vec::new();
+        put_bytes(&mut pod, 2, &spec);
+        let error = decode::message(&messages::CORE_V1_POD, &pod).unwrap_err();
+        assert_eq!(
+            error.to_string(),
+            "spec.containers[1].image: has wire type Varint where LengthDelimited was expected"
+        );
+        let mut pod = Vec::new();
+        let mut only_volume = Vec::new();
+        put_bytes(&mut only_volume, 1, &volume);
+        put_bytes(&mut pod, 2, &only_volume);
+        let error = decode::message(&messages::CORE_V1_POD, &pod).unwrap_err();
+        assert!(
+            error.to_string().starts_with("spec.volumes[0].hostPath: "),
+            "{error}"
+        );
+    }
+
+    #[test]
     fn deeply_nested_messages_are_refused_without_exhausting_the_stack() {
         // JSONSchemaProps.not (field 28), each level sent twice so that the second merges
         // into the first.
