@@ -848,12 +848,36 @@ mod tests {
             .iter()
             .map(|c| c["name"].as_str().unwrap())
             .collect();
-        assert_eq!(names, ["Name", "Ready", "Status", "Restarts", "Age"]);
+        assert_eq!(
+            names,
+            [
+                "Name",
+                "Ready",
+                "Status",
+                "Restarts",
+                "Age",
+                "IP",
+                "Node",
+                "Nominated Node",
+                "Readiness Gates"
+            ]
+        );
+        // Only the columns after AGE are `-o wide` ones.
+        let priorities: Vec<u64> = t["columnDefinitions"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|c| c["priority"].as_u64().unwrap())
+            .collect();
+        assert_eq!(priorities, [0, 0, 0, 0, 0, 1, 1, 1, 1]);
         let cells = &t["rows"][0]["cells"];
         assert_eq!(cells[0], "web");
         assert_eq!(cells[1], "1/2");
         assert_eq!(cells[2], "CrashLoopBackOff");
-        assert_eq!(cells[3], 3);
+        assert_eq!(cells[3], "3");
+        assert_eq!(cells[5], "<none>");
+        assert_eq!(cells[6], "<none>");
+        assert_eq!(cells[8], "<none>");
         assert_eq!(t["rows"][0]["object"]["kind"], "PartialObjectMetadata");
     }
 }
