@@ -8,3 +8,4 @@
 //! would write them.
 
 pub mod fixtures;
+pub mod sched_workloads;

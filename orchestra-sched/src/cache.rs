@@ -49,7 +49,7 @@ struct CachedPod {
 
 #[derive(Debug)]
 struct CachedNode {
-    info: Arc<NodeInfo>,
+    info: NodeInfo,
     change: u64,
     zone: Option<String>,
 }
@@ -99,7 +99,7 @@ impl Cache {
     }
 
     /// A node's current aggregates.
-    pub fn node(&self, name: &str) -> Option<&Arc<NodeInfo>> {
+    pub fn node(&self, name: &str) -> Option<&NodeInfo> {
         self.nodes.get(name).map(|n| &n.info)
     }
 
@@ -120,11 +120,11 @@ impl Cache {
             .nodes
             .entry(name.to_owned())
             .or_insert_with(|| CachedNode {
-                info: Arc::new(NodeInfo::without_node(name.to_owned())),
+                info: NodeInfo::without_node(name.to_owned()),
                 change: 0,
                 zone: None,
             });
-        let info = Arc::make_mut(&mut entry.info);
+        let info = &mut entry.info;
         let had_affinity = !info.pods_with_affinity().is_empty();
         let had_anti = !info.pods_with_required_anti_affinity().is_empty();
         change(info);
@@ -138,15 +138,15 @@ impl Cache {
         self.changes.insert(entry.change, name.to_owned());
     }
 
-    fn add_images(&mut self, info: &NodeInfo, delta: isize) {
-        for image in info.image_sizes.keys() {
+    fn add_images(&mut self, images: &HashMap<String, i64>, delta: isize) {
+        for image in images.keys() {
             let count = self.image_nodes.entry(image.clone()).or_default();
             *count = count.saturating_add_signed(delta);
             if *count == 0 {
                 self.image_nodes.remove(image);
             }
         }
-        if !info.image_sizes.is_empty() {
+        if !images.is_empty() {
             self.image_generation = next_generation();
         }
     }
@@ -156,15 +156,15 @@ impl Cache {
         let name = node.metadata.name.clone().unwrap_or_default();
         let zone = zone_key(node.metadata.labels.as_ref().unwrap_or(&BTreeMap::new()));
         if let Some(existing) = self.nodes.get(&name) {
-            let old = existing.info.clone();
+            let old = existing.info.image_sizes.clone();
             self.add_images(&old, -1);
         }
         self.touch_node(&name, |info| info.set_node(node));
         let entry = self
             .nodes
             .get_mut(&name)
-            .map(|e| (e.zone.clone(), e.info.clone()));
-        if let Some((old_zone, info)) = entry {
+            .map(|e| (e.zone.clone(), e.info.image_sizes.clone()));
+        if let Some((old_zone, images)) = entry {
             if old_zone.as_deref() != Some(zone.as_str()) {
                 if let Some(old_zone) = old_zone {
                     self.tree.remove(&old_zone, &name);
@@ -175,7 +175,7 @@ impl Cache {
                     e.zone = Some(zone);
                 }
             }
-            self.add_images(&info, 1);
+            self.add_images(&images, 1);
         }
     }
 
@@ -189,14 +189,15 @@ impl Cache {
         let Some(entry) = self.nodes.get(name) else {
             return;
         };
-        let info = entry.info.clone();
+        let images = entry.info.image_sizes.clone();
+        let has_pods = !entry.info.pods().is_empty();
         let zone = entry.zone.clone();
-        self.add_images(&info, -1);
+        self.add_images(&images, -1);
         if let Some(zone) = zone {
             self.tree.remove(&zone, name);
             self.tree_generation = next_generation();
         }
-        if info.pods().is_empty() {
+        if !has_pods {
             if let Some(entry) = self.nodes.remove(name) {
                 self.changes.remove(&entry.change);
             }
@@ -368,7 +369,7 @@ impl Cache {
             latest = latest.max(generation);
             match self.nodes.get(name).filter(|n| n.info.node().is_some()) {
                 Some(cached) => match snapshot.index.get(name) {
-                    Some(&i) => snapshot.node_list[i] = cached.info.clone(),
+                    Some(&i) => snapshot.node_list[i].clone_from(&cached.info),
                     None => rebuild_list = true,
                 },
                 None => {
@@ -485,12 +486,12 @@ mod tests {
         cache.update_snapshot(&mut snapshot);
         let names: Vec<&str> = snapshot.nodes().iter().map(|n| n.name()).collect();
         assert_eq!(names, ["n0", "n1", "n2", "n3"]);
-        let before: Vec<Arc<NodeInfo>> = snapshot.nodes().to_vec();
+        let before: Vec<NodeInfo> = snapshot.nodes().to_vec();
         cache.add_pod(pod("p", Some("n2"), "500m")).expect("add");
         cache.update_snapshot(&mut snapshot);
         for (old, new) in before.iter().zip(snapshot.nodes()) {
             assert_eq!(
-                Arc::ptr_eq(old, new),
+                old.generation() == new.generation(),
                 new.name() != "n2",
                 "node {}",
                 new.name()

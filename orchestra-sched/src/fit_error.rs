@@ -71,25 +71,14 @@ impl std::error::Error for FitError {}
 mod tests {
     use super::*;
     use crate::framework::Status;
-    use crate::node_info::NodeInfo;
-    use std::sync::Arc;
-
-    fn node(name: &str) -> Arc<NodeInfo> {
-        Arc::new(NodeInfo::new(
-            serde_json::from_value::<k8s_openapi::api::core::v1::Node>(
-                serde_json::json!({"metadata": {"name": name}}),
-            )
-            .expect("node"),
-        ))
-    }
 
     #[test]
     fn message_counts_sorted_reasons() {
         let mut statuses = NodeToStatus::new();
-        statuses.set(node("a"), Status::unschedulable("Insufficient cpu"));
-        statuses.set(node("b"), Status::unschedulable("Insufficient cpu"));
+        statuses.set(0, Status::unschedulable("Insufficient cpu"));
+        statuses.set(1, Status::unschedulable("Insufficient cpu"));
         statuses.set(
-            node("c"),
+            2,
             Status::unresolvable("node(s) had untolerated taint {gpu: true}"),
         );
         let error = FitError {

@@ -2,8 +2,8 @@
 //!
 //! At the start of each cycle the scheduler brings its snapshot up to date from the
 //! [`Cache`](crate::Cache): only nodes whose generation grew since the previous snapshot are
-//! copied (an `Arc` each; the cache copies a `NodeInfo` itself only when it changes one the
-//! snapshot still shares). Plugins then read a consistent view while informers keep changing
+//! copied. The node infos sit side by side in one vector (their pods and images behind shared
+//! pointers), so the hundreds of nodes each pod visits are read in memory order. Plugins then read a consistent view while informers keep changing
 //! the cache: the node list in zone-interleaved order, nodes by name, the nodes hosting pods
 //! with (required anti-)affinity, the PersistentVolumeClaims in use, on how many nodes each
 //! image is present, and the [`ClusterObjects`].
@@ -17,7 +17,7 @@ use crate::node_info::NodeInfo;
 /// The cluster as one scheduling cycle sees it. See the module docs.
 #[derive(Debug, Clone, Default)]
 pub struct Snapshot {
-    pub(crate) node_list: Vec<Arc<NodeInfo>>,
+    pub(crate) node_list: Vec<NodeInfo>,
     pub(crate) index: HashMap<String, usize>,
     pub(crate) with_affinity: Vec<usize>,
     pub(crate) with_required_anti_affinity: Vec<usize>,
@@ -58,7 +58,7 @@ impl Snapshot {
     }
 
     /// The nodes, zone by zone in turn.
-    pub fn nodes(&self) -> &[Arc<NodeInfo>] {
+    pub fn nodes(&self) -> &[NodeInfo] {
         &self.node_list
     }
 
@@ -72,13 +72,18 @@ impl Snapshot {
         self.node_list.is_empty()
     }
 
+    /// The position of a node in [`Snapshot::nodes`].
+    pub fn index_of(&self, name: &str) -> Option<usize> {
+        self.index.get(name).copied()
+    }
+
     /// A node by name.
-    pub fn get(&self, name: &str) -> Option<&Arc<NodeInfo>> {
+    pub fn get(&self, name: &str) -> Option<&NodeInfo> {
         self.index.get(name).map(|&i| &self.node_list[i])
     }
 
     /// The nodes hosting at least one pod with pod (anti-)affinity.
-    pub fn nodes_with_pods_with_affinity(&self) -> impl Iterator<Item = &Arc<NodeInfo>> + '_ {
+    pub fn nodes_with_pods_with_affinity(&self) -> impl Iterator<Item = &NodeInfo> + '_ {
         self.with_affinity.iter().map(|&i| &self.node_list[i])
     }
 
@@ -90,7 +95,7 @@ impl Snapshot {
     /// The nodes hosting at least one pod with required pod anti-affinity.
     pub fn nodes_with_pods_with_required_anti_affinity(
         &self,
-    ) -> impl Iterator<Item = &Arc<NodeInfo>> + '_ {
+    ) -> impl Iterator<Item = &NodeInfo> + '_ {
         self.with_required_anti_affinity
             .iter()
             .map(|&i| &self.node_list[i])

@@ -170,13 +170,29 @@ impl fmt::Display for Path {
     }
 }
 
-/// A set of [`Path`]s, stored as a tree of path elements.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+/// A set of [`Path`]s, stored as a tree of path elements. Two sets are equal when they hold
+/// the same paths.
+#[derive(Debug, Clone, Default)]
 pub struct FieldSet {
     /// Whether the path leading to this node is in the set.
     member: bool,
     children: BTreeMap<PathElement, FieldSet>,
 }
+
+impl PartialEq for FieldSet {
+    fn eq(&self, other: &Self) -> bool {
+        let non_empty = |set: &FieldSet| {
+            set.children
+                .iter()
+                .filter(|(_, child)| !child.is_empty())
+                .map(|(element, child)| (element.clone(), child.clone()))
+                .collect::<Vec<_>>()
+        };
+        self.member == other.member && non_empty(self) == non_empty(other)
+    }
+}
+
+impl Eq for FieldSet {}
 
 impl FieldSet {
     /// Whether the set holds no path.
@@ -293,7 +309,16 @@ impl FieldSet {
             }
         }
         node.children.remove(last);
+        result.prune();
         result
+    }
+
+    /// Drops the nodes that lead to no member.
+    fn prune(&mut self) {
+        self.children.retain(|_, child| {
+            child.prune();
+            !child.is_empty()
+        });
     }
 
     /// Only `path` and the paths below it.
@@ -424,6 +449,16 @@ mod tests {
         assert!(FieldSet::from_fields_v1(&json!({"k:notjson": {}})).is_err());
         assert!(FieldSet::from_fields_v1(&json!([1])).is_err());
         assert!(FieldSet::from_fields_v1(&json!({"f:spec": 1})).is_err());
+    }
+
+    #[test]
+    fn sets_holding_the_same_paths_are_equal() {
+        let name = path(&[PathElement::field("metadata"), PathElement::field("name")]);
+        let mut left = FieldSet::default();
+        left.insert(&name);
+        let left = left.without_subtree(&name);
+        assert_eq!(left, FieldSet::default());
+        assert!(left.is_empty());
     }
 
     #[test]

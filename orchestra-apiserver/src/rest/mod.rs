@@ -121,7 +121,12 @@ struct Call {
 async fn handle(state: &RestState, request: Request) -> Result<Response, Status> {
     let (parts, body) = request.into_parts();
     let path = parts.uri.path().to_owned();
-    let query = Query::parse(parts.uri.query());
+    let query = Query::parse(parts.uri.query()).with_user_agent(
+        parts
+            .headers
+            .get(header::USER_AGENT)
+            .and_then(|v| v.to_str().ok()),
+    );
     let header_text = |name| {
         parts
             .headers
@@ -310,7 +315,7 @@ async fn resource_call(state: &RestState, r: ResourcePath, call: Call) -> Result
         }
         (Method::PATCH, Some(name), None | Some(Subresource::Status | Subresource::Scale)) => {
             let patch = patch_of(&call)?;
-            let params = call.query.patch_params()?;
+            let params = call.query.patch_params(matches!(patch, Patch::Apply(_)))?;
             let patched = client.patch(kind, ns, name, sub, &patch, &params).await?;
             Ok(object_response(
                 StatusCode::OK,

@@ -11,7 +11,7 @@ use orchestra_api::{
 
 /// The query string of one request, decoded.
 #[derive(Debug, Default, Clone)]
-pub struct Query(HashMap<String, String>);
+pub struct Query(HashMap<String, String>, Option<String>);
 
 impl Query {
     /// Decodes a raw query string (`a=b&c=d`).
@@ -20,7 +20,26 @@ impl Query {
             form_urlencoded::parse(raw.unwrap_or("").as_bytes())
                 .map(|(k, v)| (k.into_owned(), v.into_owned()))
                 .collect(),
+            None,
         )
+    }
+
+    /// Records the request's `User-Agent`, whose product name (`kubectl` of
+    /// `kubectl/v1.33.0 (linux/amd64)`) is the field manager of a write that names none, as
+    /// in Kubernetes. Apply patches still need an explicit `fieldManager`.
+    pub fn with_user_agent(mut self, user_agent: Option<&str>) -> Self {
+        self.1 = user_agent.map(field_manager_of_user_agent);
+        self
+    }
+
+    /// `fieldManager`, or the user agent's product name for writes that are not applies.
+    fn field_manager(&self, apply: bool) -> Option<String> {
+        self.non_empty("fieldManager").or_else(|| {
+            (!apply)
+                .then(|| self.1.clone())
+                .flatten()
+                .filter(|manager| !manager.is_empty())
+        })
     }
 
     /// One parameter, if present.
@@ -127,16 +146,17 @@ impl Query {
     pub fn post_params(&self) -> Result<PostParams, Status> {
         Ok(PostParams {
             dry_run: self.dry_run()?,
-            field_manager: self.non_empty("fieldManager"),
+            field_manager: self.field_manager(false),
             field_validation: self.field_validation()?,
         })
     }
 
-    /// Parameters of a patch.
-    pub fn patch_params(&self) -> Result<PatchParams, Status> {
+    /// Parameters of a patch; `apply` for a server-side apply, which takes no default
+    /// field manager.
+    pub fn patch_params(&self, apply: bool) -> Result<PatchParams, Status> {
         Ok(PatchParams {
             dry_run: self.dry_run()?,
-            field_manager: self.non_empty("fieldManager"),
+            field_manager: self.field_manager(apply),
             force: self.flag("force")?,
             field_validation: self.field_validation()?,
         })
@@ -154,6 +174,20 @@ impl Query {
             preconditions: None,
         })
     }
+}
+
+/// The field manager Kubernetes derives from a `User-Agent`: the text before the first `/`,
+/// printable characters only, at most 128 bytes.
+pub fn field_manager_of_user_agent(user_agent: &str) -> String {
+    let product = user_agent.split('/').next().unwrap_or_default();
+    let mut manager = String::new();
+    for c in product.chars().filter(|c| !c.is_control()) {
+        if manager.len() + c.len_utf8() > 128 {
+            break;
+        }
+        manager.push(c);
+    }
+    manager
 }
 
 /// Parses a `propagationPolicy`.
@@ -207,5 +241,27 @@ mod tests {
             400
         );
         assert!(Query::parse(Some("watch=true")).is_watch().unwrap());
+    }
+
+    #[test]
+    fn writes_without_a_field_manager_take_the_user_agents_product_name() {
+        let q = Query::parse(None)
+            .with_user_agent(Some("kubectl/v1.33.0 (linux/amd64) kubernetes/abc"));
+        assert_eq!(
+            q.post_params().unwrap().field_manager.as_deref(),
+            Some("kubectl")
+        );
+        assert_eq!(
+            q.patch_params(false).unwrap().field_manager.as_deref(),
+            Some("kubectl")
+        );
+        assert_eq!(q.patch_params(true).unwrap().field_manager, None);
+        let named =
+            Query::parse(Some("fieldManager=kubectl-edit")).with_user_agent(Some("kubectl/v1"));
+        assert_eq!(
+            named.post_params().unwrap().field_manager.as_deref(),
+            Some("kubectl-edit")
+        );
+        assert_eq!(field_manager_of_user_agent(&"x".repeat(300)).len(), 128);
     }
 }

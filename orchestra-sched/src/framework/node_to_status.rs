@@ -1,12 +1,12 @@
 //! `NodeToStatus`: why each node was rejected in one scheduling attempt.
 //!
-//! Filter failures are recorded per node; nodes that were never evaluated (a PreFilter result
-//! excluded them, or PreFilter rejected the pod outright) share one "absent" status. Preemption
+//! Filter failures are recorded per node, by the node's position in the cycle's
+//! [`Snapshot`]; nodes that were never evaluated (a PreFilter result excluded them, or
+//! PreFilter rejected the pod outright) share one "absent" status. Preemption
 //! reads it to find the nodes where evicting pods could help (those rejected as
 //! `Unschedulable`), and the failure message counts its reasons.
 
 use std::collections::BTreeMap;
-use std::sync::Arc;
 
 use crate::framework::status::{Code, Status};
 use crate::node_info::NodeInfo;
@@ -15,7 +15,7 @@ use crate::snapshot::Snapshot;
 /// Per-node statuses of one attempt, plus the status of nodes absent from it.
 #[derive(Debug, Clone)]
 pub struct NodeToStatus {
-    entries: Vec<(Arc<NodeInfo>, Status)>,
+    entries: Vec<(usize, Status)>,
     absent: Status,
 }
 
@@ -35,10 +35,11 @@ impl NodeToStatus {
         }
     }
 
-    /// Records a node's status. Each node is recorded once per attempt (the scheduler
-    /// evaluates a node once), so this does not look for an earlier entry.
-    pub fn set(&mut self, node: Arc<NodeInfo>, status: Status) {
-        self.entries.push((node, status));
+    /// Records the status of the node at `index` of the snapshot. Each node is recorded once
+    /// per attempt (the scheduler evaluates a node once), so this does not look for an earlier
+    /// entry.
+    pub fn set(&mut self, index: usize, status: Status) {
+        self.entries.push((index, status));
     }
 
     /// Sets the status of nodes not recorded.
@@ -51,11 +52,11 @@ impl NodeToStatus {
         &self.absent
     }
 
-    /// A node's status: recorded, or the absent one.
-    pub fn get(&self, name: &str) -> &Status {
+    /// The status of the node at `index`: recorded, or the absent one.
+    pub fn get(&self, index: usize) -> &Status {
         self.entries
             .iter()
-            .find(|(n, _)| n.name() == name)
+            .find(|(i, _)| *i == index)
             .map(|(_, s)| s)
             .unwrap_or(&self.absent)
     }
@@ -70,31 +71,37 @@ impl NodeToStatus {
         self.entries.is_empty()
     }
 
-    /// The recorded nodes and statuses.
-    pub fn iter(&self) -> impl Iterator<Item = (&Arc<NodeInfo>, &Status)> + '_ {
-        self.entries.iter().map(|(n, s)| (n, s))
+    /// The recorded node indices and statuses.
+    pub fn iter(&self) -> impl Iterator<Item = (usize, &Status)> + '_ {
+        self.entries.iter().map(|(n, s)| (*n, s))
     }
 
     /// The nodes of `snapshot` whose status has `code`, absent nodes included when the absent
     /// status has it (Kubernetes' `NodesForStatusCode`).
-    pub fn nodes_for_status_code(&self, snapshot: &Snapshot, code: Code) -> Vec<Arc<NodeInfo>> {
+    pub fn nodes_for_status_code<'s>(
+        &self,
+        snapshot: &'s Snapshot,
+        code: Code,
+    ) -> Vec<&'s NodeInfo> {
         if self.absent.code() == code {
-            let recorded: std::collections::HashMap<&str, Code> = self
-                .entries
-                .iter()
-                .map(|(n, s)| (n.name(), s.code()))
-                .collect();
+            let mut recorded = vec![None; snapshot.len()];
+            for (i, s) in &self.entries {
+                if let Some(slot) = recorded.get_mut(*i) {
+                    *slot = Some(s.code());
+                }
+            }
             snapshot
                 .nodes()
                 .iter()
-                .filter(|n| recorded.get(n.name()).copied().unwrap_or(code) == code)
-                .cloned()
+                .zip(recorded)
+                .filter(|(_, c)| c.unwrap_or(code) == code)
+                .map(|(n, _)| n)
                 .collect()
         } else {
             self.entries
                 .iter()
                 .filter(|(_, s)| s.code() == code)
-                .map(|(n, _)| n.clone())
+                .filter_map(|(i, _)| snapshot.nodes().get(*i))
                 .collect()
         }
     }

@@ -184,7 +184,7 @@ pub trait PreScorePlugin: Plugin {
         &self,
         state: &mut CycleState,
         pod: &PodInfo,
-        nodes: &[Arc<NodeInfo>],
+        nodes: &[&NodeInfo],
         snapshot: &Snapshot,
     ) -> Status;
 }
@@ -200,7 +200,7 @@ pub trait ScorePlugin: Plugin {
         &self,
         _state: &CycleState,
         _pod: &PodInfo,
-        _nodes: &[Arc<NodeInfo>],
+        _nodes: &[&NodeInfo],
         _scores: &mut [i64],
     ) -> Status {
         Status::success()

@@ -614,6 +614,16 @@ impl Framework {
         if nominator.is_empty() {
             return self.run_filter(state, pod, node);
         }
+        self.run_filter_with_nominated_pods(state, pod, node)
+    }
+
+    fn run_filter_with_nominated_pods(
+        &self,
+        state: &CycleState,
+        pod: &PodInfo,
+        node: &NodeInfo,
+    ) -> Status {
+        let nominator = self.handle.nominator();
         let nominated: Vec<Arc<PodInfo>> = nominator
             .pods_for_node(node.name())
             .into_iter()
@@ -643,22 +653,22 @@ impl Framework {
         &self,
         state: &CycleState,
         pod: &PodInfo,
-        nodes: &[&Arc<NodeInfo>],
+        nodes: &[&NodeInfo],
     ) -> Vec<Status> {
+        let nominated = !self.handle.nominator().is_empty();
+        let run = |n: &&NodeInfo| {
+            if nominated {
+                self.run_filter_with_nominated_pods(state, pod, n)
+            } else {
+                self.run_filter(state, pod, n)
+            }
+        };
         if nodes.len() < PARALLEL_THRESHOLD || self.handle.parallelism() == 1 {
-            return nodes
-                .iter()
-                .map(|n| self.run_filter_with_nominated(state, pod, n))
-                .collect();
+            return nodes.iter().map(run).collect();
         }
         let min_len = (nodes.len() / (self.handle.parallelism() * 4)).max(8);
-        self.handle.install(|| {
-            nodes
-                .par_iter()
-                .with_min_len(min_len)
-                .map(|n| self.run_filter_with_nominated(state, pod, n))
-                .collect()
-        })
+        self.handle
+            .install(|| nodes.par_iter().with_min_len(min_len).map(run).collect())
     }
 
     /// Runs PostFilter (Kubernetes' `RunPostFilterPlugins`): the first success or
@@ -706,7 +716,7 @@ impl Framework {
         &self,
         state: &mut CycleState,
         pod: &PodInfo,
-        nodes: &[Arc<NodeInfo>],
+        nodes: &[&NodeInfo],
         snapshot: &Snapshot,
     ) -> Status {
         state.skip_score = vec![false; self.score.len()];
@@ -734,7 +744,7 @@ impl Framework {
         &self,
         state: &CycleState,
         pod: &PodInfo,
-        nodes: &[Arc<NodeInfo>],
+        nodes: &[&NodeInfo],
     ) -> Result<NodeScores, Status> {
         let active: Vec<usize> = (0..self.score.len())
             .filter(|&i| !state.skip_score.get(i).copied().unwrap_or(false))
@@ -743,7 +753,7 @@ impl Framework {
         let mut raw = vec![0i64; nodes.len() * width];
         if width > 0 {
             let failure: Mutex<Option<Status>> = Mutex::new(None);
-            let score_node = |(row, node): (&mut [i64], &Arc<NodeInfo>)| {
+            let score_node = |(row, node): (&mut [i64], &&NodeInfo)| {
                 for (slot, &p) in row.iter_mut().zip(&active) {
                     let (entry, _) = &self.score[p];
                     match entry.plugin.score(state, pod, node) {

@@ -44,11 +44,7 @@ impl BalancedAllocation {
             return Err(ConfigError::fields(errors));
         }
         Ok(BalancedAllocation {
-            scorer: ResourceAllocationScorer {
-                resources,
-                use_requested: true,
-                strategy: Strategy::Balanced,
-            },
+            scorer: ResourceAllocationScorer::new(resources, true, Strategy::Balanced),
         })
     }
 }
@@ -64,7 +60,7 @@ impl PreScorePlugin for BalancedAllocation {
         &self,
         state: &mut CycleState,
         pod: &PodInfo,
-        _: &[Arc<NodeInfo>],
+        _: &[&NodeInfo],
         _: &Snapshot,
     ) -> Status {
         let requests = self.scorer.pod_requests(pod);

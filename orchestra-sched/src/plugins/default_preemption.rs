@@ -314,7 +314,8 @@ impl DefaultPreemption {
             );
         }
         if let Some(nominated) = pod.nominated_node_name() {
-            if statuses.get(nominated).code() != Code::UnschedulableAndUnresolvable {
+            let status = snapshot.index_of(nominated).map(|i| statuses.get(i).code());
+            if status.is_some_and(|c| c != Code::UnschedulableAndUnresolvable) {
                 if let Some(node) = snapshot.get(nominated) {
                     if node
                         .pods()
@@ -363,13 +364,14 @@ impl DefaultPreemption {
                         }
                     }
                     Ok(_) => dry_run_statuses.set(
-                        node.clone(),
+                        snapshot.index_of(node.name()).unwrap_or(usize::MAX),
                         Status::error(format!(
                             "expected at least one victim pod on node {:?}",
                             node.name()
                         )),
                     ),
-                    Err(status) => dry_run_statuses.set(node.clone(), status),
+                    Err(status) => dry_run_statuses
+                        .set(snapshot.index_of(node.name()).unwrap_or(usize::MAX), status),
                 }
             }
         }

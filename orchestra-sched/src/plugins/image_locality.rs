@@ -41,7 +41,7 @@ impl PreScorePlugin for ImageLocality {
         &self,
         state: &mut CycleState,
         pod: &PodInfo,
-        _: &[Arc<NodeInfo>],
+        _: &[&NodeInfo],
         snapshot: &Snapshot,
     ) -> Status {
         let total = snapshot.len().max(1) as f64;
@@ -130,7 +130,12 @@ mod tests {
         let p = pod(json!({"containers": [
             {"name": "a", "image": "gcr.io/40"}, {"name": "b", "image": "gcr.io/300"}]}));
         let mut state = CycleState::new();
-        ImageLocality.pre_score(&mut state, &p, snapshot.nodes(), &snapshot);
+        ImageLocality.pre_score(
+            &mut state,
+            &p,
+            &snapshot.nodes().iter().collect::<Vec<_>>(),
+            &snapshot,
+        );
         let score = |name: &str| {
             ImageLocality
                 .score(&state, &p, snapshot.get(name).expect("node"))

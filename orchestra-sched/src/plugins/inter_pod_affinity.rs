@@ -154,7 +154,7 @@ impl PreFilterState {
 
 impl InterPodAffinity {
     fn count_node<'n>(
-        nodes: impl Iterator<Item = &'n Arc<NodeInfo>>,
+        nodes: impl Iterator<Item = &'n NodeInfo>,
         required_affinity: &[AffinityTerm],
         required_anti_affinity: &[AffinityTerm],
     ) -> (TopologyCounts, TopologyCounts) {
@@ -390,7 +390,7 @@ impl PreScorePlugin for InterPodAffinity {
         &self,
         state: &mut CycleState,
         pod: &PodInfo,
-        nodes: &[Arc<NodeInfo>],
+        nodes: &[&NodeInfo],
         snapshot: &Snapshot,
     ) -> Status {
         if nodes.is_empty() {
@@ -404,7 +404,7 @@ impl PreScorePlugin for InterPodAffinity {
         let preferred_affinity = merged_weighted(&pod.preferred_affinity_terms, snapshot);
         let preferred_anti_affinity = merged_weighted(&pod.preferred_anti_affinity_terms, snapshot);
         let namespace_labels = snapshot.objects().namespace_labels(pod.namespace());
-        let process_node = |node: &Arc<NodeInfo>| {
+        let process_node = |node: &NodeInfo| {
             let mut scores = TopologyCounts::default();
             let labels = node.labels();
             if labels.is_empty() {
@@ -496,7 +496,7 @@ impl ScorePlugin for InterPodAffinity {
         &self,
         state: &CycleState,
         _: &PodInfo,
-        _: &[Arc<NodeInfo>],
+        _: &[&NodeInfo],
         scores: &mut [i64],
     ) -> Status {
         if state.read::<PreScoreState>().is_none() {
@@ -713,8 +713,13 @@ mod tests {
         let pl = plugin();
         let mut state = CycleState::new();
         assert!(
-            pl.pre_score(&mut state, &incoming, snap.nodes(), &snap)
-                .is_success()
+            pl.pre_score(
+                &mut state,
+                &incoming,
+                &snap.nodes().iter().collect::<Vec<_>>(),
+                &snap
+            )
+            .is_success()
         );
         let mut scores: Vec<i64> = snap
             .nodes()
@@ -723,7 +728,12 @@ mod tests {
             .collect();
         // m1: +5 (China), m2: +5 −3, m3: 0.
         assert_eq!(scores, [5, 2, 0]);
-        pl.normalize_score(&state, &incoming, snap.nodes(), &mut scores);
+        pl.normalize_score(
+            &state,
+            &incoming,
+            &snap.nodes().iter().collect::<Vec<_>>(),
+            &mut scores,
+        );
         assert_eq!(scores, [100, 40, 0]);
     }
 }

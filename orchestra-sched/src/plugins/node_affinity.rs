@@ -126,7 +126,7 @@ impl PreScorePlugin for NodeAffinity {
         &self,
         _: &mut CycleState,
         pod: &PodInfo,
-        _: &[Arc<NodeInfo>],
+        _: &[&NodeInfo],
         _: &Snapshot,
     ) -> Status {
         if pod.preferred_node_affinity.is_empty() && self.added_preferred.is_empty() {
@@ -149,7 +149,7 @@ impl ScorePlugin for NodeAffinity {
         &self,
         _: &CycleState,
         _: &PodInfo,
-        _: &[Arc<NodeInfo>],
+        _: &[&NodeInfo],
         scores: &mut [i64],
     ) -> Status {
         default_normalize_score(MAX_NODE_SCORE, false, scores);

@@ -142,11 +142,7 @@ impl NodeResourcesFit {
         Ok(NodeResourcesFit {
             ignored_resources: args.ignored_resources.into_iter().collect(),
             ignored_resource_groups: args.ignored_resource_groups.into_iter().collect(),
-            scorer: ResourceAllocationScorer {
-                resources: strategy_args.resources,
-                use_requested: false,
-                strategy,
-            },
+            scorer: ResourceAllocationScorer::new(strategy_args.resources, false, strategy),
         })
     }
 
@@ -270,7 +266,7 @@ impl PreScorePlugin for NodeResourcesFit {
         &self,
         state: &mut CycleState,
         pod: &PodInfo,
-        _: &[Arc<NodeInfo>],
+        _: &[&NodeInfo],
         _: &Snapshot,
     ) -> Status {
         state.write(PreScoreState(Arc::new(self.scorer.pod_requests(pod))));

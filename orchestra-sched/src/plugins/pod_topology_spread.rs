@@ -272,7 +272,7 @@ impl PodTopologySpread {
     }
 
     fn count<'n>(
-        nodes: impl Iterator<Item = &'n Arc<NodeInfo>>,
+        nodes: impl Iterator<Item = &'n NodeInfo>,
         pod: &PodInfo,
         constraints: &[Constraint],
         require_all_keys: bool,
@@ -309,7 +309,7 @@ impl PodTopologySpread {
 
     fn count_parallel(
         &self,
-        nodes: &[Arc<NodeInfo>],
+        nodes: &[NodeInfo],
         pod: &PodInfo,
         constraints: &[Constraint],
         require_all_keys: bool,
@@ -496,7 +496,7 @@ impl PreScorePlugin for PodTopologySpread {
         &self,
         state: &mut CycleState,
         pod: &PodInfo,
-        nodes: &[Arc<NodeInfo>],
+        nodes: &[&NodeInfo],
         snapshot: &Snapshot,
     ) -> Status {
         if snapshot.is_empty() {
@@ -604,7 +604,7 @@ impl ScorePlugin for PodTopologySpread {
         &self,
         state: &CycleState,
         _: &PodInfo,
-        nodes: &[Arc<NodeInfo>],
+        nodes: &[&NodeInfo],
         scores: &mut [i64],
     ) -> Status {
         let Some(s) = state.read::<PreScoreState>() else {
@@ -890,15 +890,25 @@ mod tests {
         let pl = plugin();
         let mut state = CycleState::new();
         assert!(
-            pl.pre_score(&mut state, &p, snap.nodes(), &snap)
-                .is_success()
+            pl.pre_score(
+                &mut state,
+                &p,
+                &snap.nodes().iter().collect::<Vec<_>>(),
+                &snap
+            )
+            .is_success()
         );
         let mut scores: Vec<i64> = snap
             .nodes()
             .iter()
             .map(|n| pl.score(&state, &p, n).expect("score"))
             .collect();
-        pl.normalize_score(&state, &p, snap.nodes(), &mut scores);
+        pl.normalize_score(
+            &state,
+            &p,
+            &snap.nodes().iter().collect::<Vec<_>>(),
+            &mut scores,
+        );
         // Raw: count × ln(4 + 2) rounded: 2 → 4, 1 → 2, 0 → 0, 3 → 5; normalized
         // 100 × (5 + 0 − s) / 5.
         assert_eq!(scores, [20, 60, 100, 0]);

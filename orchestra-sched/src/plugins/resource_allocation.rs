@@ -38,31 +38,69 @@ pub enum Strategy {
     Balanced,
 }
 
+/// A configured resource, resolved once so scoring does not compare names.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Kind {
+    Cpu,
+    Memory,
+    EphemeralStorage,
+    Pods,
+    Scalar(String),
+}
+
 /// A configured scorer. See the module docs.
 #[derive(Debug, Clone)]
 pub struct ResourceAllocationScorer {
-    /// The resources and weights.
-    pub resources: Vec<ResourceSpec>,
-    /// Whether cpu and memory use the real requests (balanced allocation) rather than the
-    /// non-zero defaults.
-    pub use_requested: bool,
-    /// The combination.
-    pub strategy: Strategy,
-}
-
-fn is_scalar(name: &str) -> bool {
-    !matches!(name, "cpu" | "memory" | "ephemeral-storage" | "pods")
+    resources: Vec<ResourceSpec>,
+    kinds: Vec<Kind>,
+    use_requested: bool,
+    strategy: Strategy,
 }
 
 impl ResourceAllocationScorer {
+    /// A scorer of these resources; `use_requested` makes cpu and memory use the real requests
+    /// (balanced allocation) rather than the non-zero defaults.
+    pub fn new(
+        resources: Vec<ResourceSpec>,
+        use_requested: bool,
+        strategy: Strategy,
+    ) -> ResourceAllocationScorer {
+        let kinds = resources
+            .iter()
+            .map(|r| match r.name.as_str() {
+                "cpu" => Kind::Cpu,
+                "memory" => Kind::Memory,
+                "ephemeral-storage" => Kind::EphemeralStorage,
+                "pods" => Kind::Pods,
+                other => Kind::Scalar(other.to_owned()),
+            })
+            .collect();
+        ResourceAllocationScorer {
+            resources,
+            kinds,
+            use_requested,
+            strategy,
+        }
+    }
+
+    /// The resources and weights.
+    pub fn resources(&self) -> &[ResourceSpec] {
+        &self.resources
+    }
+
     /// What the pod requests of each configured resource, in order.
     pub fn pod_requests(&self, pod: &PodInfo) -> Vec<i64> {
-        self.resources
+        let r = &pod.requests;
+        self.kinds
             .iter()
-            .map(|r| match (r.name.as_str(), self.use_requested) {
-                ("cpu", false) => pod.requests.non_zero_milli_cpu,
-                ("memory", false) => pod.requests.non_zero_memory,
-                (name, _) => pod.requests.requests.get(name),
+            .map(|kind| match (kind, self.use_requested) {
+                (Kind::Cpu, false) => r.non_zero_milli_cpu,
+                (Kind::Memory, false) => r.non_zero_memory,
+                (Kind::Cpu, true) => r.requests.milli_cpu,
+                (Kind::Memory, true) => r.requests.memory,
+                (Kind::EphemeralStorage, _) => r.requests.ephemeral_storage,
+                (Kind::Pods, _) => r.requests.allowed_pod_number,
+                (Kind::Scalar(name), _) => r.requests.scalar.get(name),
             })
             .collect()
     }
@@ -72,32 +110,32 @@ impl ResourceAllocationScorer {
     fn allocatable_and_requested(
         &self,
         node: &NodeInfo,
-        name: &str,
+        kind: &Kind,
         pod_request: i64,
     ) -> (i64, i64) {
-        if pod_request == 0 && is_scalar(name) {
-            return (0, 0);
-        }
         let requested = if self.use_requested {
             &node.requested
         } else {
             &node.non_zero_requested
         };
-        match name {
-            "cpu" => (
+        match kind {
+            Kind::Cpu => (
                 node.allocatable.milli_cpu,
                 requested.milli_cpu + pod_request,
             ),
-            "memory" => (node.allocatable.memory, requested.memory + pod_request),
-            "ephemeral-storage" => (
+            Kind::Memory => (node.allocatable.memory, requested.memory + pod_request),
+            Kind::EphemeralStorage => (
                 node.allocatable.ephemeral_storage,
                 node.requested.ephemeral_storage + pod_request,
             ),
-            other if node.allocatable.scalar.contains(other) => (
-                node.allocatable.scalar.get(other),
-                node.requested.scalar.get(other) + pod_request,
+            // Pods is not a scalar resource and has no requested amount in Kubernetes' scorer.
+            Kind::Pods => (0, 0),
+            Kind::Scalar(_) if pod_request == 0 => (0, 0),
+            Kind::Scalar(name) if node.allocatable.scalar.contains(name) => (
+                node.allocatable.scalar.get(name),
+                node.requested.scalar.get(name) + pod_request,
             ),
-            _ => (0, 0),
+            Kind::Scalar(_) => (0, 0),
         }
     }
 
@@ -117,8 +155,8 @@ impl ResourceAllocationScorer {
             allocatable_vec = vec![0; self.resources.len()];
             (&mut requested_vec, &mut allocatable_vec)
         };
-        for (i, r) in self.resources.iter().enumerate() {
-            let (alloc, req) = self.allocatable_and_requested(node, &r.name, pod_requests[i]);
+        for (i, kind) in self.kinds.iter().enumerate() {
+            let (alloc, req) = self.allocatable_and_requested(node, kind, pod_requests[i]);
             if alloc != 0 {
                 allocatable[i] = alloc;
                 requested[i] = req;

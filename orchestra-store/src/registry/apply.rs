@@ -90,15 +90,21 @@ pub fn apply_to(
         force,
         Some(now()),
     )?;
-    let entries = serde_json::to_value(managed.encode())
+    let entries = managed.encode();
+    let entries = (!entries.is_empty())
+        .then(|| serde_json::to_value(entries))
+        .transpose()
         .map_err(|e| Status::internal(format!("cannot encode managedFields: {e}")))?;
-    if let Some(Value::Object(metadata)) = merged.get_mut("metadata") {
-        metadata.insert("managedFields".to_owned(), entries);
-    } else if let Value::Object(object) = &mut merged {
-        object.insert(
-            "metadata".to_owned(),
-            serde_json::json!({"managedFields": entries}),
-        );
+    if let Value::Object(object) = &mut merged {
+        let metadata = object
+            .entry("metadata")
+            .or_insert_with(|| Value::Object(Default::default()));
+        if let Value::Object(metadata) = metadata {
+            match entries {
+                Some(entries) => metadata.insert("managedFields".to_owned(), entries),
+                None => metadata.remove("managedFields"),
+            };
+        }
     }
     decode_patched(kind, merged)
 }

@@ -90,7 +90,7 @@ pub fn track_update(
         FieldTracking::Off => Ok(()),
         FieldTracking::Applied => {
             new.metadata_mut().managed_fields = requested.filter(|entries| !entries.is_empty());
-            Ok(())
+            keep_timestamps_of_no_op(old, new)
         }
         FieldTracking::Update(manager) => {
             let requested = requested.filter(|entries| !entries.is_empty());
@@ -112,9 +112,37 @@ pub fn track_update(
             );
             let entries = managed.encode();
             new.metadata_mut().managed_fields = (!entries.is_empty()).then_some(entries);
-            Ok(())
+            keep_timestamps_of_no_op(old, new)
         }
     }
+}
+
+/// A write that changes nothing but the times of manager entries keeps the old times, so
+/// that it stays a no-op (Kubernetes' `IgnoreManagedFieldsTimestampsTransformer`): an apply
+/// whose values the server completes with defaults does not rewrite the object.
+fn keep_timestamps_of_no_op(old: &dyn Object, new: &mut dyn Object) -> Result<(), Status> {
+    let without_times = |entries: Option<&Vec<ManagedFieldsEntry>>| {
+        entries.map(|entries| {
+            entries
+                .iter()
+                .map(|entry| ManagedFieldsEntry {
+                    time: None,
+                    ..entry.clone()
+                })
+                .collect::<Vec<_>>()
+        })
+    };
+    let (old_entries, new_entries) = (
+        old.metadata().managed_fields.as_ref(),
+        new.metadata().managed_fields.as_ref(),
+    );
+    if old_entries != new_entries
+        && without_times(old_entries) == without_times(new_entries)
+        && content_of(old)? == content_of(new)?
+    {
+        new.metadata_mut().managed_fields = old.metadata().managed_fields.clone();
+    }
+    Ok(())
 }
 
 /// Records the ownership of a create: an update from an empty object by the manager, on top

@@ -1,0 +1,185 @@
+//! Reading the Alibaba GPU cluster trace (`cluster-trace-gpu-v2023`, "openb") into nodes and
+//! pods, for simulations.
+//!
+//! Nodes (`sn,cpu_milli,memory_mib,gpu,model`) become Nodes with allocatable cpu and memory,
+//! GPUs as the extended resources `nvidia.com/gpu` (whole GPUs) and
+//! `alibabacloud.com/gpu-milli` (thousandths of a GPU, for GPU sharing), and the GPU model as
+//! the label `alibabacloud.com/gpu-model`. Tasks
+//! (`name,cpu_milli,memory_mib,num_gpu,gpu_milli,gpu_spec,…`) become pods requesting cpu,
+//! memory and GPUs — a sharing task (`num_gpu` 1, `gpu_milli` below 1000) asks for its share in
+//! `gpu-milli` only — with required node affinity to the models of `gpu_spec` when it names
+//! any.
+
+use std::path::Path;
+
+use k8s_openapi::api::core::v1::{Node, Pod};
+use serde_json::json;
+
+/// The extended resource of whole GPUs.
+pub const GPU: &str = "nvidia.com/gpu";
+/// The extended resource of thousandths of a GPU.
+pub const GPU_MILLI: &str = "alibabacloud.com/gpu-milli";
+/// The node label carrying the GPU model.
+pub const GPU_MODEL_LABEL: &str = "alibabacloud.com/gpu-model";
+
+/// A line that does not parse.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{file}:{line}: {message}")]
+pub struct TraceError {
+    /// The file.
+    pub file: String,
+    /// The 1-based line.
+    pub line: usize,
+    /// What is wrong.
+    pub message: String,
+}
+
+/// One task of the trace.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Task {
+    /// The task's name.
+    pub name: String,
+    /// CPU in millicores.
+    pub cpu_milli: i64,
+    /// Memory in MiB.
+    pub memory_mib: i64,
+    /// GPUs.
+    pub num_gpu: i64,
+    /// Thousandths of each GPU.
+    pub gpu_milli: i64,
+    /// Acceptable GPU models (empty: any).
+    pub gpu_models: Vec<String>,
+}
+
+impl Task {
+    /// GPU thousandths the task needs in all.
+    pub fn total_gpu_milli(&self) -> i64 {
+        if self.num_gpu == 1 && self.gpu_milli < 1000 {
+            self.gpu_milli
+        } else {
+            self.num_gpu * 1000
+        }
+    }
+}
+
+fn read(path: &Path) -> Result<String, TraceError> {
+    std::fs::read_to_string(path).map_err(|e| TraceError {
+        file: path.display().to_string(),
+        line: 0,
+        message: e.to_string(),
+    })
+}
+
+fn field(fields: &[&str], i: usize, path: &Path, line: usize) -> Result<i64, TraceError> {
+    fields
+        .get(i)
+        .map(|s| s.trim())
+        .unwrap_or("")
+        .parse()
+        .map_err(|_| TraceError {
+            file: path.display().to_string(),
+            line,
+            message: format!("column {} is not an integer", i + 1),
+        })
+}
+
+/// Reads a node list.
+pub fn read_nodes(path: &Path) -> Result<Vec<Node>, TraceError> {
+    let text = read(path)?;
+    let mut nodes = Vec::new();
+    for (i, line) in text.lines().enumerate().skip(1) {
+        if line.trim().is_empty() {
+            continue;
+        }
+        let f: Vec<&str> = line.split(',').collect();
+        let name = f[0].trim();
+        let cpu = field(&f, 1, path, i + 1)?;
+        let memory = field(&f, 2, path, i + 1)?;
+        let gpus = field(&f, 3, path, i + 1)?;
+        let model = f.get(4).map(|s| s.trim()).unwrap_or("");
+        let mut labels = json!({"kubernetes.io/hostname": name});
+        if !model.is_empty() {
+            labels[GPU_MODEL_LABEL] = json!(model);
+        }
+        let node = serde_json::from_value(json!({
+            "metadata": {"name": name, "labels": labels},
+            "status": {"allocatable": {
+                "cpu": format!("{cpu}m"), "memory": format!("{memory}Mi"), "pods": "256",
+                GPU: gpus.to_string(), GPU_MILLI: (gpus * 1000).to_string()
+            }}
+        }))
+        .map_err(|e| TraceError {
+            file: path.display().to_string(),
+            line: i + 1,
+            message: e.to_string(),
+        })?;
+        nodes.push(node);
+    }
+    Ok(nodes)
+}
+
+/// Reads a task list.
+pub fn read_tasks(path: &Path) -> Result<Vec<Task>, TraceError> {
+    let text = read(path)?;
+    let mut tasks = Vec::new();
+    for (i, line) in text.lines().enumerate().skip(1) {
+        if line.trim().is_empty() {
+            continue;
+        }
+        let f: Vec<&str> = line.split(',').collect();
+        tasks.push(Task {
+            name: f[0].trim().to_owned(),
+            cpu_milli: field(&f, 1, path, i + 1)?,
+            memory_mib: field(&f, 2, path, i + 1)?,
+            num_gpu: field(&f, 3, path, i + 1)?,
+            gpu_milli: field(&f, 4, path, i + 1)?,
+            gpu_models: f
+                .get(5)
+                .map(|s| s.trim())
+                .filter(|s| !s.is_empty())
+                .map(|s| s.split('|').map(str::to_owned).collect())
+                .unwrap_or_default(),
+        });
+    }
+    Ok(tasks)
+}
+
+/// The pod of a task.
+pub fn task_pod(task: &Task) -> Pod {
+    let mut requests =
+        json!({"cpu": format!("{}m", task.cpu_milli), "memory": format!("{}Mi", task.memory_mib)});
+    if task.num_gpu > 0 {
+        if task.num_gpu == 1 && task.gpu_milli < 1000 {
+            requests[GPU_MILLI] = json!(task.gpu_milli.to_string());
+        } else {
+            requests[GPU] = json!(task.num_gpu.to_string());
+            requests[GPU_MILLI] = json!((task.num_gpu * 1000).to_string());
+        }
+    }
+    let mut spec = json!({"containers": [{"name": "task", "image": "registry.k8s.io/pause:3.9", "resources": {"requests": requests}}]});
+    if !task.gpu_models.is_empty() {
+        spec["affinity"] = json!({"nodeAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": {"nodeSelectorTerms": [
+            {"matchExpressions": [{"key": GPU_MODEL_LABEL, "operator": "In", "values": task.gpu_models}]}]}}});
+    }
+    serde_json::from_value(json!({
+        "metadata": {"name": task.name, "namespace": "default", "uid": task.name, "labels": {"app": "openb"}},
+        "spec": spec
+    }))
+    .unwrap_or_default()
+}
+
+/// The nodes and pods of a trace directory: `openb_node_list_gpu_node.csv` (or
+/// `openb_node_list_all_node.csv` with `all_nodes`) and the named task list.
+pub fn load(
+    dir: &Path,
+    pod_list: &str,
+    all_nodes: bool,
+) -> Result<(Vec<Node>, Vec<Task>), TraceError> {
+    let nodes = read_nodes(&dir.join(if all_nodes {
+        "openb_node_list_all_node.csv"
+    } else {
+        "openb_node_list_gpu_node.csv"
+    }))?;
+    let tasks = read_tasks(&dir.join(pod_list))?;
+    Ok((nodes, tasks))
+}
