@@ -3,7 +3,8 @@
 //! Orchestra's object model and contracts, with no I/O: the Kubernetes types (from
 //! `k8s-openapi`, pinned to Kubernetes v1.33), the one table of served kinds, label and field
 //! selectors, quantities parsed to integers, validation with field paths, defaulting, the
-//! `Status` error, watch events, and the transport-agnostic [`Client`] trait with its typed
+//! `Status` error, watch events, the three patch formats ([`patch`]), server-side apply and
+//! field ownership ([`apply`]), and the transport-agnostic [`Client`] trait with its typed
 //! facade [`Api`].
 //!
 //! Every other Orchestra crate builds on these types, so a platform team embedding one crate
