@@ -5,7 +5,7 @@
 //! |---|---|---|
 //! | `application/strategic-merge-patch+json` | [`strategic_merge`] | merge patch that merges the lists Kubernetes tags `patchStrategy: merge`, with `$patch` and friends |
 //! | `application/merge-patch+json` | [`json_merge_patch`] | RFC 7386: maps merge, `null` deletes, lists are replaced |
-//! | `application/json-patch+json` | [`json_patch`] | RFC 6902: a list of pointer operations, all or nothing |
+//! | `application/json-patch+json` | [`json_patch()`] | RFC 6902: a list of pointer operations, all or nothing |
 //!
 //! A strategic merge patch needs the patch metadata of the object's type: [`PatchSchema`]
 //! holds it for every served kind, and [`PatchSchema::for_kind`] answers `None` for custom
