@@ -3,13 +3,19 @@
 //! requests equal the limits, `BestEffort` when nothing is requested or limited, `Burstable`
 //! otherwise.
 //!
+//! The classes are computed on defaulted pods: defaulting copies limits into missing requests,
+//! so a pod that only sets limits is `Guaranteed` once the API server has stored it.
+//!
 //! ```
 //! use orchestra_api::qos::{pod_qos_class, QosClass};
+//! use orchestra_api::defaulting;
 //! use k8s_openapi::api::core::v1::Pod;
-//! let pod: Pod = serde_json::from_value(serde_json::json!({
+//! let mut pod: Pod = serde_json::from_value(serde_json::json!({
 //!     "spec": {"containers": [{"name": "a", "image": "nginx",
 //!         "resources": {"limits": {"cpu": "1", "memory": "1Gi"}}}]}
 //! })).unwrap();
+//! assert_eq!(pod_qos_class(&pod), QosClass::Burstable);
+//! defaulting::default_object(&mut pod);
 //! assert_eq!(pod_qos_class(&pod), QosClass::Guaranteed);
 //! ```
 

@@ -5,25 +5,24 @@
 //! Each candidate talks to the server through its own `Link`, which the test can cut: its
 //! requests then fail at once (the server answers 503) or hang (a partition).
 
+mod support;
+
 use std::collections::BTreeMap;
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use async_trait::async_trait;
 use orchestra_api::k8s_openapi::api::coordination::v1::Lease;
 use orchestra_api::k8s_openapi::api::core::v1::Event;
-use orchestra_api::{
-    Api, ArcObject, Client, DeleteOutcome, DeleteParams, GetParams, ListParams, ObjectList, Patch,
-    PatchParams, PostParams, ResourceKind, Status, StatusReason, Subresource, WatchParams,
-    WatchStream, kinds,
-};
+use orchestra_api::{Api, Client, ListParams};
 use orchestra_controller::events::{Recorder, Reporter};
 use orchestra_controller::leader_election::{
     ConfigError, LeaderElectionConfig, LeaderElector, LeaseLock,
 };
-use orchestra_store::{LocalClient, MemoryKv, Store, StoreConfig};
+use orchestra_store::LocalClient;
 use tokio::sync::watch;
 use tokio::time::Instant;
+
+use self::support::{Link, LinkState, WriteLog, lock, server};
 
 const WAIT: Duration = Duration::from_secs(600);
 const LEASE: Duration = Duration::from_secs(15);
@@ -31,212 +30,6 @@ const RENEW_DEADLINE: Duration = Duration::from_secs(10);
 const RETRY: Duration = Duration::from_secs(2);
 /// The longest wait between two acquire attempts: the retry period with the most jitter.
 const MAX_RETRY: Duration = Duration::from_millis(4_400);
-
-fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
-    mutex.lock().unwrap_or_else(PoisonError::into_inner)
-}
-
-async fn server() -> Arc<LocalClient> {
-    let store = Store::open(
-        Arc::new(MemoryKv::new()),
-        kinds::BUILTIN.iter().map(|k| (*k).clone()),
-        StoreConfig::default(),
-    )
-    .await
-    .expect("the store opens");
-    Arc::new(LocalClient::new(store))
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum LinkState {
-    Up,
-    /// Requests fail with 503 at once.
-    Failing,
-    /// Requests never complete.
-    Hanging,
-}
-
-/// Successful Lease writes: when, and the holder written.
-type WriteLog = Arc<Mutex<Vec<(Instant, String)>>>;
-
-/// One candidate's connection to the server.
-struct Link {
-    server: Arc<LocalClient>,
-    state: watch::Sender<LinkState>,
-    writes: WriteLog,
-}
-
-impl Link {
-    fn new(server: &Arc<LocalClient>, writes: &WriteLog) -> Arc<Self> {
-        Arc::new(Self {
-            server: server.clone(),
-            state: watch::channel(LinkState::Up).0,
-            writes: writes.clone(),
-        })
-    }
-
-    fn set(&self, state: LinkState) {
-        self.state.send_replace(state);
-    }
-
-    async fn pass(&self) -> Result<(), Status> {
-        let state = *self.state.borrow();
-        match state {
-            LinkState::Up => Ok(()),
-            LinkState::Failing => Err(Status::failure(
-                StatusReason::ServiceUnavailable,
-                "the link is cut",
-            )
-            .with_code(503)),
-            LinkState::Hanging => std::future::pending().await,
-        }
-    }
-
-    fn log_write(&self, kind: &ResourceKind, written: &Result<ArcObject, Status>) {
-        if let (true, Ok(object)) = (kind.plural == "leases", written)
-            && let Some(lease) = object.as_any().downcast_ref::<Lease>()
-        {
-            let holder = lease
-                .spec
-                .as_ref()
-                .and_then(|s| s.holder_identity.clone())
-                .unwrap_or_default();
-            lock(&self.writes).push((Instant::now(), holder));
-        }
-    }
-}
-
-#[async_trait]
-impl Client for Link {
-    async fn get(
-        &self,
-        kind: &ResourceKind,
-        namespace: Option<&str>,
-        name: &str,
-        params: &GetParams,
-    ) -> Result<ArcObject, Status> {
-        self.pass().await?;
-        self.server.get(kind, namespace, name, params).await
-    }
-
-    async fn list(
-        &self,
-        kind: &ResourceKind,
-        namespace: Option<&str>,
-        params: &ListParams,
-    ) -> Result<ObjectList, Status> {
-        self.pass().await?;
-        self.server.list(kind, namespace, params).await
-    }
-
-    async fn watch(
-        &self,
-        kind: &ResourceKind,
-        namespace: Option<&str>,
-        params: &WatchParams,
-    ) -> Result<WatchStream, Status> {
-        self.pass().await?;
-        self.server.watch(kind, namespace, params).await
-    }
-
-    async fn create(
-        &self,
-        kind: &ResourceKind,
-        namespace: Option<&str>,
-        object: ArcObject,
-        params: &PostParams,
-    ) -> Result<ArcObject, Status> {
-        self.pass().await?;
-        let written = self.server.create(kind, namespace, object, params).await;
-        self.log_write(kind, &written);
-        written
-    }
-
-    async fn create_subresource(
-        &self,
-        kind: &ResourceKind,
-        namespace: Option<&str>,
-        name: &str,
-        subresource: Subresource,
-        object: ArcObject,
-        params: &PostParams,
-    ) -> Result<ArcObject, Status> {
-        self.pass().await?;
-        self.server
-            .create_subresource(kind, namespace, name, subresource, object, params)
-            .await
-    }
-
-    async fn replace(
-        &self,
-        kind: &ResourceKind,
-        namespace: Option<&str>,
-        name: &str,
-        subresource: Option<Subresource>,
-        object: ArcObject,
-        params: &PostParams,
-    ) -> Result<ArcObject, Status> {
-        self.pass().await?;
-        let written = self
-            .server
-            .replace(kind, namespace, name, subresource, object, params)
-            .await;
-        self.log_write(kind, &written);
-        written
-    }
-
-    async fn patch(
-        &self,
-        kind: &ResourceKind,
-        namespace: Option<&str>,
-        name: &str,
-        subresource: Option<Subresource>,
-        patch: &Patch,
-        params: &PatchParams,
-    ) -> Result<ArcObject, Status> {
-        self.pass().await?;
-        self.server
-            .patch(kind, namespace, name, subresource, patch, params)
-            .await
-    }
-
-    async fn get_subresource(
-        &self,
-        kind: &ResourceKind,
-        namespace: Option<&str>,
-        name: &str,
-        subresource: Subresource,
-    ) -> Result<ArcObject, Status> {
-        self.pass().await?;
-        self.server
-            .get_subresource(kind, namespace, name, subresource)
-            .await
-    }
-
-    async fn delete(
-        &self,
-        kind: &ResourceKind,
-        namespace: Option<&str>,
-        name: &str,
-        params: &DeleteParams,
-    ) -> Result<DeleteOutcome, Status> {
-        self.pass().await?;
-        self.server.delete(kind, namespace, name, params).await
-    }
-
-    async fn delete_collection(
-        &self,
-        kind: &ResourceKind,
-        namespace: Option<&str>,
-        list: &ListParams,
-        params: &DeleteParams,
-    ) -> Result<ObjectList, Status> {
-        self.pass().await?;
-        self.server
-            .delete_collection(kind, namespace, list, params)
-            .await
-    }
-}
 
 fn lease_lock() -> LeaseLock {
     LeaseLock::new("kube-system", "orchestra-controller-manager")

@@ -372,6 +372,18 @@ pub(crate) struct Runner<K, Ctx, R, P> {
     ctx: Arc<Ctx>,
 }
 
+impl<K, Ctx, R, P> Runner<K, Ctx, R, P> {
+    /// The controller's name.
+    pub(crate) fn name(&self) -> &str {
+        &self.controller.name
+    }
+
+    /// The controller's metrics.
+    pub(crate) fn metrics(&self) -> Arc<ControllerMetrics> {
+        Arc::clone(&self.controller.metrics)
+    }
+}
+
 /// Removes a run's handlers from their informers when the run ends, however it ends.
 struct Registrations(Vec<HandlerRegistration>);
 
