@@ -454,3 +454,47 @@ proptest! {
         })?;
     }
 }
+
+#[tokio::test]
+async fn an_ipv4_cluster_refuses_services_that_need_ipv6_and_narrows_preferred_dual_stack() {
+    let api = services(ServiceNetwork::default()).await;
+    let ipv6 = api
+        .create(
+            &PostParams::default(),
+            &service("v6", json!({"ipFamilies": ["IPv6"]})),
+        )
+        .await
+        .unwrap_err();
+    let (field, message) = cause(&ipv6);
+    assert_eq!(field, "spec.ipFamilies[0]");
+    assert!(
+        message.contains("not configured on this cluster"),
+        "{message}"
+    );
+    let dual = api
+        .create(
+            &PostParams::default(),
+            &service("dual", json!({"ipFamilyPolicy": "RequireDualStack"})),
+        )
+        .await
+        .unwrap_err();
+    let (field, message) = cause(&dual);
+    assert_eq!(field, "spec.ipFamilyPolicy");
+    assert!(
+        message.contains("not configured for dual-stack"),
+        "{message}"
+    );
+    for name in ["v6", "dual"] {
+        assert_eq!(api.get(name).await.unwrap_err().code, 404);
+    }
+    let preferred = api
+        .create(
+            &PostParams::default(),
+            &service("pref", json!({"ipFamilyPolicy": "PreferDualStack"})),
+        )
+        .await
+        .unwrap();
+    let spec = preferred.spec.as_ref().unwrap();
+    assert_eq!(spec.ip_families, Some(vec!["IPv4".to_owned()]));
+    assert_eq!(spec.cluster_ips.as_ref().map(Vec::len), Some(1));
+}

@@ -171,6 +171,16 @@ impl<'a> ServiceAllocator<'a> {
 
         // Cluster IP.
         if service_type != "ExternalName" {
+            let headless = spec.cluster_ip.as_deref() == Some("None");
+            if !headless && old.is_none() {
+                // A new Service's families are chosen now, and must be ones the cluster serves
+                // (this one serves IPv4 only).
+                defaulting::default_service_ip_families(service, &[defaulting::IpFamily::IPv4]);
+                single_stack_families_only(service, &spec_path, &parent)?;
+            }
+            let Some(spec) = service.spec.as_mut() else {
+                return Ok(());
+            };
             let asked = spec.cluster_ip.clone().filter(|ip| !ip.is_empty());
             let kept = old_spec.and_then(|s| s.cluster_ip.clone());
             match asked.as_deref() {
@@ -348,6 +358,45 @@ impl<'a> ServiceAllocator<'a> {
             Err(err) => Err(status_of(err)),
         }
     }
+}
+
+/// Refuses, as Kubernetes does on a single-stack IPv4 cluster, a Service that requires dual
+/// stack or asks for IPv6; one that merely prefers dual stack gets IPv4 alone.
+fn single_stack_families_only(
+    service: &mut Service,
+    spec_path: &FieldPath,
+    parent: &(String, String),
+) -> Result<(), Status> {
+    let Some(spec) = service.spec.as_mut() else {
+        return Ok(());
+    };
+    match spec.ip_family_policy.as_deref() {
+        Some("RequireDualStack") => {
+            return Err(invalid_service(
+                parent,
+                &spec_path.child("ipFamilyPolicy"),
+                "RequireDualStack",
+                "this cluster is not configured for dual-stack services".to_owned(),
+            ));
+        }
+        Some("PreferDualStack") => {
+            if let Some(families) = spec.ip_families.as_mut() {
+                families.retain(|family| family == "IPv4");
+            }
+        }
+        _ => {}
+    }
+    for (index, family) in spec.ip_families.iter().flatten().enumerate() {
+        if family != "IPv4" {
+            return Err(invalid_service(
+                parent,
+                &spec_path.child("ipFamilies").index(index),
+                family,
+                "not configured on this cluster".to_owned(),
+            ));
+        }
+    }
+    Ok(())
 }
 
 /// What a stored Service holds: its cluster IPs and node ports.
