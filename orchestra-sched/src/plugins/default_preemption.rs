@@ -451,3 +451,97 @@ pub fn factory(args: &PluginArgs<'_>, _: &Arc<Handle>) -> Result<PluginInstance,
 pub fn candidates_by_node(candidates: &[Candidate]) -> BTreeMap<&str, &Candidate> {
     candidates.iter().map(|c| (c.node.as_str(), c)).collect()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::plugins::testing::pod_with;
+    use serde_json::json;
+
+    fn victim(priority: i32, started: &str) -> Arc<PodInfo> {
+        let mut p = (*pod_with(
+            json!({"labels": {"app": "v"}}),
+            json!({"priority": priority}),
+        )
+        .pod)
+            .clone();
+        p.status = Some(k8s_openapi::api::core::v1::PodStatus {
+            start_time: Some(k8s_openapi::apimachinery::pkg::apis::meta::v1::Time(
+                started.parse().expect("time"),
+            )),
+            ..Default::default()
+        });
+        Arc::new(PodInfo::new(p))
+    }
+
+    fn candidate(node: &str, victims: Vec<Arc<PodInfo>>, pdb_violations: usize) -> Candidate {
+        Candidate {
+            node: node.into(),
+            victims,
+            pdb_violations,
+        }
+    }
+
+    const EARLY: &str = "2024-01-01T00:00:00Z";
+    const LATE: &str = "2024-06-01T00:00:00Z";
+
+    #[test]
+    fn candidate_choice_follows_kubernetes_order() {
+        // Fewest PDB violations first.
+        let c = [
+            candidate("a", vec![victim(1, EARLY)], 1),
+            candidate("b", vec![victim(5, EARLY)], 0),
+        ];
+        assert_eq!(pick_one_node(&c).map(|c| c.node.as_str()), Some("b"));
+        // Then the lowest highest-priority victim.
+        let c = [
+            candidate("a", vec![victim(5, EARLY)], 0),
+            candidate("b", vec![victim(3, EARLY), victim(3, EARLY)], 0),
+        ];
+        assert_eq!(pick_one_node(&c).map(|c| c.node.as_str()), Some("b"));
+        // Then the lowest sum of priorities.
+        let c = [
+            candidate("a", vec![victim(3, EARLY), victim(2, EARLY)], 0),
+            candidate("b", vec![victim(3, EARLY), victim(1, EARLY)], 0),
+        ];
+        assert_eq!(pick_one_node(&c).map(|c| c.node.as_str()), Some("b"));
+        // Then the fewest victims.
+        let c = [
+            candidate("a", vec![victim(3, EARLY), victim(0, EARLY)], 0),
+            candidate("b", vec![victim(3, EARLY)], 0),
+        ];
+        // Sums: a = 3 + 0 + 2·(2^31), b = 3 + 2^31: b has the lower sum already.
+        assert_eq!(pick_one_node(&c).map(|c| c.node.as_str()), Some("b"));
+        // Then the latest start of the most important victims.
+        let c = [
+            candidate("a", vec![victim(3, EARLY)], 0),
+            candidate("b", vec![victim(3, LATE)], 0),
+        ];
+        assert_eq!(pick_one_node(&c).map(|c| c.node.as_str()), Some("b"));
+    }
+
+    #[test]
+    fn budgets_split_victims_into_violating_and_not() {
+        let pdb: PodDisruptionBudget = serde_json::from_value(json!({
+            "metadata": {"name": "pdb", "namespace": "default"},
+            "spec": {"selector": {"matchLabels": {"app": "v"}}},
+            "status": {"disruptionsAllowed": 1, "currentHealthy": 2, "desiredHealthy": 1, "expectedPods": 2}
+        }))
+        .expect("pdb");
+        let budgets = budgets(&[Arc::new(pdb)]);
+        let pods = vec![victim(1, EARLY), victim(1, LATE), victim(1, LATE)];
+        let (violating, fine) = split_by_budget(pods, &budgets);
+        assert_eq!((violating.len(), fine.len()), (2, 1));
+    }
+
+    #[test]
+    fn candidate_count_is_ten_percent_at_least_one_hundred() {
+        let p = DefaultPreemption {
+            min_candidate_nodes_percentage: 10,
+            min_candidate_nodes_absolute: 100,
+        };
+        assert_eq!(p.num_candidates(50), 50);
+        assert_eq!(p.num_candidates(500), 100);
+        assert_eq!(p.num_candidates(5000), 500);
+    }
+}

@@ -457,3 +457,127 @@ pub fn factory(args: &PluginArgs<'_>, handle: &Arc<Handle>) -> Result<PluginInst
         .enqueue_extensions()
         .build())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::cluster_objects::ClusterObjects;
+    use crate::plugins::testing::{node_object_labeled, pod};
+    use serde_json::json;
+
+    fn objects() -> ClusterObjects {
+        let mut objects = ClusterObjects::new();
+        objects.add_persistent_volume_claim(
+            serde_json::from_value(json!({
+            "metadata": {"name": "bound", "namespace": "default"},
+            "spec": {"volumeName": "pv-zone-a", "accessModes": ["ReadWriteOnce"]}}))
+            .expect("pvc"),
+        );
+        objects.add_persistent_volume(serde_json::from_value(json!({
+            "metadata": {"name": "pv-zone-a"},
+            "spec": {"capacity": {"storage": "1Gi"}, "accessModes": ["ReadWriteOnce"],
+                "nodeAffinity": {"required": {"nodeSelectorTerms": [{"matchExpressions": [
+                    {"key": "topology.kubernetes.io/zone", "operator": "In", "values": ["a"]}]}]}}}})).expect("pv"));
+        objects.add_persistent_volume_claim(
+            serde_json::from_value(json!({
+            "metadata": {"name": "immediate", "namespace": "default"},
+            "spec": {"accessModes": ["ReadWriteOnce"], "storageClassName": "fast"}}))
+            .expect("pvc"),
+        );
+        objects.add_persistent_volume_claim(
+            serde_json::from_value(json!({
+            "metadata": {"name": "late", "namespace": "default"},
+            "spec": {"accessModes": ["ReadWriteOnce"], "storageClassName": "local",
+                "resources": {"requests": {"storage": "500Mi"}}}}))
+            .expect("pvc"),
+        );
+        objects.add_storage_class(
+            serde_json::from_value(json!({
+            "metadata": {"name": "local"}, "provisioner": "kubernetes.io/no-provisioner",
+            "volumeBindingMode": "WaitForFirstConsumer"}))
+            .expect("class"),
+        );
+        objects.add_persistent_volume(serde_json::from_value(json!({
+            "metadata": {"name": "local-b"},
+            "spec": {"capacity": {"storage": "1Gi"}, "accessModes": ["ReadWriteOnce"], "storageClassName": "local",
+                "nodeAffinity": {"required": {"nodeSelectorTerms": [{"matchExpressions": [
+                    {"key": "topology.kubernetes.io/zone", "operator": "In", "values": ["b"]}]}]}}}})).expect("pv"));
+        objects
+    }
+
+    fn snapshot() -> Snapshot {
+        let zone = |name: &str, z: &str| {
+            NodeInfo::new(node_object_labeled(
+                name,
+                json!({"topology.kubernetes.io/zone": z}),
+                json!({}),
+                json!({}),
+            ))
+        };
+        Snapshot::from_node_infos([zone("a1", "a"), zone("b1", "b")], objects())
+    }
+
+    fn plugin() -> VolumeBinding {
+        VolumeBinding {
+            handle: Arc::new(Handle::new(None, 1)),
+            assumed: Mutex::new(HashMap::new()),
+        }
+    }
+
+    fn with_claim(claim: &str) -> PodInfo {
+        pod(json!({"volumes": [{"name": "v", "persistentVolumeClaim": {"claimName": claim}}]}))
+    }
+
+    #[test]
+    fn bound_claims_follow_their_volume_node_affinity() {
+        let snap = snapshot();
+        let p = with_claim("bound");
+        let mut state = CycleState::new();
+        let (_, status) = plugin().pre_filter(&mut state, &p, &snap);
+        assert!(status.is_success());
+        assert!(
+            plugin()
+                .filter(&state, &p, snap.get("a1").expect("a1"))
+                .is_success()
+        );
+        let status = plugin().filter(&state, &p, snap.get("b1").expect("b1"));
+        assert_eq!(status.code(), Code::UnschedulableAndUnresolvable);
+        assert_eq!(status.message(), REASON_NODE_CONFLICT);
+    }
+
+    #[test]
+    fn unbound_immediate_claims_are_unresolvable() {
+        let (_, status) = plugin().pre_filter(
+            &mut CycleState::new(),
+            &with_claim("immediate"),
+            &snapshot(),
+        );
+        assert_eq!(status.message(), REASON_UNBOUND_IMMEDIATE);
+        let (_, status) =
+            plugin().pre_filter(&mut CycleState::new(), &with_claim("missing"), &snapshot());
+        assert_eq!(
+            status.message(),
+            "persistentvolumeclaim \"missing\" not found"
+        );
+    }
+
+    #[test]
+    fn delayed_binding_finds_a_local_volume_on_the_node() {
+        let snap = snapshot();
+        let p = with_claim("late");
+        let mut state = CycleState::new();
+        let (_, status) = plugin().pre_filter(&mut state, &p, &snap);
+        assert!(status.is_success());
+        assert_eq!(
+            plugin()
+                .filter(&state, &p, snap.get("a1").expect("a1"))
+                .message(),
+            REASON_BIND_CONFLICT
+        );
+        assert!(
+            plugin()
+                .filter(&state, &p, snap.get("b1").expect("b1"))
+                .is_success()
+        );
+    }
+}
