@@ -76,6 +76,11 @@ fn node_ports(svc: &Service) -> Vec<i32> {
         .unwrap_or_default()
 }
 
+/// Creates `svc`, which must be refused with a 422 of one cause; answers (field, message).
+async fn refused(api: &Api<Service>, svc: &Service) -> (String, String) {
+    cause(&api.create(&PostParams::default(), svc).await.unwrap_err())
+}
+
 /// The single cause of a 422, as (field, message).
 fn cause(status: &orchestra_api::Status) -> (String, String) {
     assert_eq!(status.code, 422, "{}", status.message);
@@ -119,28 +124,14 @@ async fn an_asked_for_address_is_honoured_once_and_must_be_in_the_range() {
         .unwrap();
     assert_eq!(cluster_ip(&first), "10.96.0.10");
 
-    let taken = api
-        .create(
-            &PostParams::default(),
-            &service("b", json!({"clusterIP": "10.96.0.10"})),
-        )
-        .await
-        .unwrap_err();
-    let (field, message) = cause(&taken);
+    let (field, message) = refused(&api, &service("b", json!({"clusterIP": "10.96.0.10"}))).await;
     assert_eq!(field, "spec.clusterIPs[0]");
     assert!(
         message.contains("provided IP is already allocated"),
         "{message}"
     );
 
-    let outside = api
-        .create(
-            &PostParams::default(),
-            &service("c", json!({"clusterIP": "10.97.0.10"})),
-        )
-        .await
-        .unwrap_err();
-    let (field, message) = cause(&outside);
+    let (field, message) = refused(&api, &service("c", json!({"clusterIP": "10.97.0.10"}))).await;
     assert_eq!(field, "spec.clusterIPs[0]");
     assert!(message.contains("is not in the valid range"), "{message}");
     // Neither failure stored anything.
@@ -197,11 +188,7 @@ async fn node_port_services_get_distinct_ports_and_asked_for_ports_are_checked()
         "other",
         json!({"type": "NodePort", "ports": [{"port": 80, "nodePort": ports[0]}]}),
     );
-    let (field, message) = cause(
-        &api.create(&PostParams::default(), &clash)
-            .await
-            .unwrap_err(),
-    );
+    let (field, message) = refused(&api, &clash).await;
     assert_eq!(field, "spec.ports[0].nodePort");
     assert!(
         message.contains("provided port is already allocated"),
@@ -212,11 +199,7 @@ async fn node_port_services_get_distinct_ports_and_asked_for_ports_are_checked()
         "far",
         json!({"type": "NodePort", "ports": [{"port": 80, "nodePort": 31000}]}),
     );
-    let (field, message) = cause(
-        &api.create(&PostParams::default(), &outside)
-            .await
-            .unwrap_err(),
-    );
+    let (field, message) = refused(&api, &outside).await;
     assert_eq!(field, "spec.ports[0].nodePort");
     assert!(message.contains("30000-30100"), "{message}");
 }
@@ -458,27 +441,17 @@ proptest! {
 #[tokio::test]
 async fn an_ipv4_cluster_refuses_services_that_need_ipv6_and_narrows_preferred_dual_stack() {
     let api = services(ServiceNetwork::default()).await;
-    let ipv6 = api
-        .create(
-            &PostParams::default(),
-            &service("v6", json!({"ipFamilies": ["IPv6"]})),
-        )
-        .await
-        .unwrap_err();
-    let (field, message) = cause(&ipv6);
+    let (field, message) = refused(&api, &service("v6", json!({"ipFamilies": ["IPv6"]}))).await;
     assert_eq!(field, "spec.ipFamilies[0]");
     assert!(
         message.contains("not configured on this cluster"),
         "{message}"
     );
-    let dual = api
-        .create(
-            &PostParams::default(),
-            &service("dual", json!({"ipFamilyPolicy": "RequireDualStack"})),
-        )
-        .await
-        .unwrap_err();
-    let (field, message) = cause(&dual);
+    let (field, message) = refused(
+        &api,
+        &service("dual", json!({"ipFamilyPolicy": "RequireDualStack"})),
+    )
+    .await;
     assert_eq!(field, "spec.ipFamilyPolicy");
     assert!(
         message.contains("not configured for dual-stack"),
