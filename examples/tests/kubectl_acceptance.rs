@@ -10,7 +10,7 @@ use std::process::{Command, Output, Stdio};
 use std::sync::mpsc;
 
 use serde_json::Value;
-use support::{ApiServer, STARTUP, kubectl, kubectls, stdout_of};
+use support::{ApiServer, STARTUP, kubectl, kubectls};
 
 /// A server and one kubectl binary, with helpers that fail the test with kubectl's stderr.
 struct Session {
