@@ -9,12 +9,17 @@
 //!   operation, measured by [`MeasuredKv`] around whichever backend holds the state.
 //!
 //! ```
-//! use std::sync::Arc;
-//! use orchestra_apiserver::metrics::ApiMetrics;
+//! use axum::http::Method;
+//! use orchestra_apiserver::metrics::{ApiMetrics, request_labels};
 //!
-//! let metrics = Arc::new(ApiMetrics::default());
-//! let text = metrics.encode();
-//! assert!(text.contains("# TYPE apiserver_request_total counter"));
+//! // How a request is labelled: Kubernetes' verb and what it addresses.
+//! let watch = request_labels(&Method::GET, "/api/v1/namespaces/default/pods", Some("watch=1"));
+//! assert_eq!((watch.verb.as_str(), watch.resource.as_str(), watch.scope.as_str()), ("watch", "pods", "namespace"));
+//! let get = request_labels(&Method::GET, "/apis/apps/v1/namespaces/default/deployments/web/scale", None);
+//! assert_eq!((get.verb.as_str(), get.subresource.as_str(), get.scope.as_str()), ("get", "scale", "resource"));
+//!
+//! // The text format Prometheus scrapes.
+//! assert!(ApiMetrics::default().encode().ends_with("# EOF\n"));
 //! ```
 
 use std::sync::{Arc, Mutex, PoisonError};

@@ -19,7 +19,7 @@
 //! ```no_run
 //! use orchestra_apiserver::pki::Pki;
 //!
-//! # fn main() -> Result<(), orchestra_apiserver::pki::PkiError> {
+//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
 //! let pki = Pki::load_or_create(
 //!     "/var/lib/orchestra".as_ref(),
 //!     "127.0.0.1:6443".parse().expect("a socket address"),
