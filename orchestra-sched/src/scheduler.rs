@@ -29,7 +29,9 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, Time};
 use orchestra_api::{
     Api, Client, DeleteParams, Patch, PatchParams, PostParams, Served, Subresource, kinds,
 };
-use orchestra_controller::informer::{HandlerFns, Informer, SharedInformerFactory};
+use orchestra_controller::informer::{
+    HandlerFns, HandlerRegistration, Informer, SharedInformerFactory,
+};
 use tokio::sync::Notify;
 
 use crate::cache::Cache;
@@ -190,12 +192,23 @@ impl Scheduler {
             client: self.client.clone(),
         });
         let factory = SharedInformerFactory::new(self.client.clone());
-        watch_nodes(&factory, &shared);
-        watch_pods(&factory, &shared);
+        let nodes_seen = watch_nodes(&factory, &shared);
+        let pods_seen = watch_pods(&factory, &shared);
         watch_objects(&factory, &shared);
         factory.start();
         tracing::info!(profiles = ?shared.frameworks.keys().collect::<Vec<_>>(), "scheduler started");
-        let scheduling = schedule_loop(shared.clone(), self.seed);
+        // As kube-scheduler waits for its caches, cycles start only once the nodes and pods
+        // already in the cluster are in the cache: a pod is never judged against a partial
+        // node list.
+        let synced = async {
+            let _ = nodes_seen.wait_synced().await;
+            let _ = pods_seen.wait_synced().await;
+            let _ = factory.wait_for_cache_sync().await;
+        };
+        let scheduling = async {
+            synced.await;
+            schedule_loop(shared.clone(), self.seed).await;
+        };
         tokio::select! {
             () = shutdown => {}
             () = scheduling => {}
@@ -205,7 +218,8 @@ impl Scheduler {
     }
 }
 
-fn watch_nodes(factory: &SharedInformerFactory, shared: &Arc<Shared>) {
+/// Feeds nodes into the cache; the registration tells when the existing ones are in.
+fn watch_nodes(factory: &SharedInformerFactory, shared: &Arc<Shared>) -> HandlerRegistration {
     let informer = factory.informer::<Node>();
     let (add, update, delete) = (shared.clone(), shared.clone(), shared.clone());
     informer.add_handler(
@@ -243,10 +257,11 @@ fn watch_nodes(factory: &SharedInformerFactory, shared: &Arc<Shared>) {
                 drop(state);
                 delete.wake.notify_one();
             }),
-    );
+    )
 }
 
-fn watch_pods(factory: &SharedInformerFactory, shared: &Arc<Shared>) {
+/// Feeds pods into the cache and queue; the registration tells when the existing ones are in.
+fn watch_pods(factory: &SharedInformerFactory, shared: &Arc<Shared>) -> HandlerRegistration {
     let informer = factory.informer::<Pod>();
     let (add, update, delete) = (shared.clone(), shared.clone(), shared.clone());
     informer.add_handler(
@@ -254,7 +269,7 @@ fn watch_pods(factory: &SharedInformerFactory, shared: &Arc<Shared>) {
             .on_add(move |pod: &Arc<Pod>| add.pod_added(pod))
             .on_update(move |old: &Arc<Pod>, new: &Arc<Pod>| update.pod_updated(old, new))
             .on_delete(move |pod: &Arc<Pod>| delete.pod_deleted(pod)),
-    );
+    )
 }
 
 /// Rebuilds the cluster objects from the informers' caches whenever one of them changes.
