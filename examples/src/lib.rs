@@ -4,4 +4,5 @@
 //! component as a subcommand) and small programs showing how to embed the scheduler, write a
 //! scheduler plugin, write a controller and run a simulation.
 //!
-//! The binaries arrive with the issues that build their components.
+//! `orchestra apiserver` runs the API server today; `up`, the other components and the
+//! embedding examples arrive with the issues that build them.
