@@ -4,7 +4,7 @@
 use std::sync::Arc;
 
 use k8s_openapi::api::apps::v1::Deployment;
-use k8s_openapi::api::core::v1::ConfigMap;
+use k8s_openapi::api::core::v1::{ConfigMap, Pod};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ManagedFieldsEntry;
 use orchestra_api::{Api, Patch, PatchParams, PostParams, kinds};
 use orchestra_store::{LocalClient, MemoryKv, Store, StoreConfig};
@@ -547,6 +547,79 @@ async fn server_side_apply_by_kubectl_takes_over_a_client_side_apply() {
         .await
         .unwrap_err();
     assert_eq!(error.code, 409);
+}
+
+#[tokio::test]
+async fn a_field_ref_defaulted_by_the_server_is_owned_whole_and_conflicts_like_kubernetes() {
+    let client = client().await;
+    let api: Api<Pod> = Api::namespaced(client, "default");
+    let config = json!({
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {"name": "dapi"},
+        "spec": {"containers": [{
+            "name": "c",
+            "image": "busybox",
+            "env": [{"name": "NODE", "valueFrom": {"fieldRef": {"fieldPath": "spec.nodeName"}}}]
+        }]}
+    });
+    // Client-side apply creates the pod; the server defaults `fieldRef.apiVersion` to `v1`.
+    let mut annotated = config.clone();
+    annotated["metadata"]["annotations"] = json!({
+        "kubectl.kubernetes.io/last-applied-configuration": config.to_string()
+    });
+    let created = api
+        .create(
+            &PostParams {
+                field_manager: Some("kubectl-client-side-apply".into()),
+                ..PostParams::default()
+            },
+            &serde_json::from_value(annotated).unwrap(),
+        )
+        .await
+        .unwrap();
+    let field_ref = json!({"apiVersion": "v1", "fieldPath": "spec.nodeName"});
+    let env = &created.spec.as_ref().unwrap().containers[0]
+        .env
+        .as_ref()
+        .unwrap()[0];
+    assert_eq!(
+        serde_json::to_value(env).unwrap()["valueFrom"]["fieldRef"],
+        field_ref
+    );
+    // `ObjectFieldSelector` is `structType=atomic`: owned as one field, not field by field.
+    let entries = created.metadata.managed_fields.clone().unwrap_or_default();
+    let owned = &fields_of(entry(&entries, "kubectl-client-side-apply", "Update"))["f:spec"]["f:containers"]
+        ["k:{\"name\":\"c\"}"]["f:env"]["k:{\"name\":\"NODE\"}"]["f:valueFrom"];
+    assert_eq!(owned["f:fieldRef"], json!({}), "{owned}");
+    // The applied selector lacks the default, so it differs from the live one as a whole:
+    // even kubectl's upgrade from client-side apply cannot take it over (the annotation does
+    // not hold the live value either), exactly as Kubernetes answers.
+    let error = api
+        .patch(
+            "dapi",
+            &applied_by("kubectl"),
+            &Patch::Apply(config.clone()),
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(error.code, 409, "{error:?}");
+    assert!(
+        error
+            .message
+            .contains(r#".spec.containers[name="c"].env[name="NODE"].valueFrom.fieldRef"#),
+        "{}",
+        error.message
+    );
+    // Forced, kubectl owns it; a configuration with the default applies without force.
+    api.patch("dapi", &forced_by("kubectl"), &Patch::Apply(config.clone()))
+        .await
+        .expect("forced");
+    let mut explicit = config;
+    explicit["spec"]["containers"][0]["env"][0]["valueFrom"]["fieldRef"] = field_ref;
+    api.patch("dapi", &applied_by("other"), &Patch::Apply(explicit))
+        .await
+        .expect("the same value is shared without conflict");
 }
 
 #[tokio::test]

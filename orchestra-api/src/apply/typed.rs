@@ -411,34 +411,11 @@ fn compare_leaf(old: Option<&Value>, new: Option<&Value>, path: &Path, out: &mut
     match (old, new) {
         (None, Some(_)) => out.added.insert(path),
         (Some(_), None) => out.removed.insert(path),
-        (Some(old), Some(new)) if !equivalent(old, new) => out.modified.insert(path),
+        // Values compare as written, as structured-merge-diff compares them: a number applied
+        // where the object holds the same quantity as a string (`cpu: 1` against `"1"`) is a
+        // different value, which conflicts with another owner of the field.
+        (Some(old), Some(new)) if old != new => out.modified.insert(path),
         _ => {}
-    }
-}
-
-/// Whether two values are the same once decoded: equal, or a number where the other side
-/// holds the same quantity as a string (`cpu: 1` applied, `"1"` stored).
-fn equivalent(left: &Value, right: &Value) -> bool {
-    match (left, right) {
-        (Value::Object(l), Value::Object(r)) => {
-            l.len() == r.len()
-                && l.iter()
-                    .all(|(key, value)| r.get(key).is_some_and(|other| equivalent(value, other)))
-        }
-        (Value::Array(l), Value::Array(r)) => {
-            l.len() == r.len() && l.iter().zip(r).all(|(a, b)| equivalent(a, b))
-        }
-        (Value::Number(number), Value::String(text))
-        | (Value::String(text), Value::Number(number)) => {
-            match (
-                number.to_string().parse::<crate::Quantity>(),
-                text.parse::<crate::Quantity>(),
-            ) {
-                (Ok(a), Ok(b)) => a == b,
-                _ => false,
-            }
-        }
-        _ => left == right,
     }
 }
 
@@ -704,12 +681,23 @@ mod tests {
     }
 
     #[test]
-    fn a_quantity_applied_as_a_number_equals_the_stored_string() {
+    fn a_quantity_applied_as_a_number_differs_from_the_stored_string() {
+        // Kubernetes compares the applied configuration before decoding it: `cpu: 1` against
+        // a stored `"1"` is modified, so another owner of the field sees a conflict.
         let old = json!({"spec": {"containers": [{"name": "c", "resources": {"limits": {"cpu": "1", "memory": "1Gi"}}}]}});
         let new = json!({"spec": {"containers": [{"name": "c", "resources": {"limits": {"cpu": 1, "memory": "1Gi"}}}]}});
-        assert!(compare(&old, &new, pod()).is_same());
-        let changed = json!({"spec": {"containers": [{"name": "c", "resources": {"limits": {"cpu": 2, "memory": "1Gi"}}}]}});
-        assert!(!compare(&old, &changed, pod()).is_same());
+        let comparison = compare(&old, &new, pod());
+        assert!(!comparison.is_same());
+        let cpu = Path::from(vec![
+            PathElement::field("spec"),
+            PathElement::field("containers"),
+            PathElement::key(&[("name", &json!("c"))]),
+            PathElement::field("resources"),
+            PathElement::field("limits"),
+            PathElement::field("cpu"),
+        ]);
+        assert!(comparison.modified.contains(&cpu), "{comparison:?}");
+        assert!(compare(&old, &old, pod()).is_same());
     }
 
     #[test]

@@ -26,6 +26,25 @@ pub(super) static CONDITIONS_STATUS: PatchSchema = PatchSchema::new(
     )],
 );
 
+/// `io.k8s.api.core.v1.EnvVarSource`: every selector it holds is `structType=atomic`, so
+/// server-side apply owns and compares a `fieldRef` whole — including the `apiVersion: v1`
+/// the API server defaults into it.
+static ENV_VAR_SOURCE: PatchSchema = PatchSchema::new(
+    "io.k8s.api.core.v1.EnvVarSource",
+    &[
+        FieldSchema::atomic("fieldRef"),
+        FieldSchema::atomic("resourceFieldRef"),
+        FieldSchema::atomic("configMapKeyRef"),
+        FieldSchema::atomic("secretKeyRef"),
+    ],
+);
+
+/// `io.k8s.api.core.v1.EnvVar`: no patch metadata, but atomic selectors under `valueFrom`.
+static ENV_VAR: PatchSchema = PatchSchema::new(
+    "io.k8s.api.core.v1.EnvVar",
+    &[FieldSchema::nested("valueFrom", &ENV_VAR_SOURCE)],
+);
+
 /// `io.k8s.api.core.v1.Container`, and `EphemeralContainer`, which shares its lists.
 /// `envFrom` and `resizePolicy` have no strategy.
 pub(super) static CONTAINER: PatchSchema = PatchSchema::new(
@@ -33,7 +52,7 @@ pub(super) static CONTAINER: PatchSchema = PatchSchema::new(
     &[
         FieldSchema::new("ports", PatchMeta::merge_by("containerPort"), None)
             .with_list_map_keys(&[ListMapKey::named("containerPort"), PROTOCOL]),
-        FieldSchema::new("env", PatchMeta::merge_by("name"), None),
+        FieldSchema::merge_list("env", "name", &ENV_VAR),
         FieldSchema::new("volumeMounts", PatchMeta::merge_by("mountPath"), None),
         FieldSchema::new("volumeDevices", PatchMeta::merge_by("devicePath"), None),
     ],
@@ -204,3 +223,30 @@ pub(super) static SERVICE_ACCOUNT: PatchSchema = PatchSchema::new(
 /// EndpointSlice, RBAC, Lease, …): every other list is replaced.
 pub(super) static METADATA_ONLY: PatchSchema =
     PatchSchema::new("object", &[FieldSchema::nested("metadata", &OBJECT_META)]);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_selectors_of_an_env_var_source_are_atomic_for_apply() {
+        let env = CONTAINER.field("env").expect("env has metadata");
+        assert_eq!(env.meta(), PatchMeta::merge_by("name"));
+        let value_from = env
+            .schema()
+            .and_then(|var| var.field("valueFrom"))
+            .and_then(FieldSchema::schema)
+            .expect("valueFrom leads to the selectors");
+        for selector in [
+            "fieldRef",
+            "resourceFieldRef",
+            "configMapKeyRef",
+            "secretKeyRef",
+        ] {
+            let field = value_from.field(selector).expect(selector);
+            assert!(field.is_atomic(), "{selector}");
+            // Strategic merge patches still merge them key by key.
+            assert_eq!(field.meta(), PatchMeta::DEFAULT, "{selector}");
+        }
+    }
+}
