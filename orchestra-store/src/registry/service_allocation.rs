@@ -361,30 +361,24 @@ impl<'a> ServiceAllocator<'a> {
 }
 
 /// Refuses, as Kubernetes does on a single-stack IPv4 cluster, a Service that requires dual
-/// stack or asks for IPv6; one that merely prefers dual stack gets IPv4 alone.
+/// stack or names IPv6 among its `ipFamilies`, whatever its policy: `PreferDualStack` only
+/// falls back to one family when the Service names none (the registry's
+/// `initIPFamilyFields` checks every requested family against the cluster's).
 fn single_stack_families_only(
     service: &mut Service,
     spec_path: &FieldPath,
     parent: &(String, String),
 ) -> Result<(), Status> {
-    let Some(spec) = service.spec.as_mut() else {
+    let Some(spec) = service.spec.as_ref() else {
         return Ok(());
     };
-    match spec.ip_family_policy.as_deref() {
-        Some("RequireDualStack") => {
-            return Err(invalid_service(
-                parent,
-                &spec_path.child("ipFamilyPolicy"),
-                "RequireDualStack",
-                "this cluster is not configured for dual-stack services".to_owned(),
-            ));
-        }
-        Some("PreferDualStack") => {
-            if let Some(families) = spec.ip_families.as_mut() {
-                families.retain(|family| family == "IPv4");
-            }
-        }
-        _ => {}
+    if spec.ip_family_policy.as_deref() == Some("RequireDualStack") {
+        return Err(invalid_service(
+            parent,
+            &spec_path.child("ipFamilyPolicy"),
+            "RequireDualStack",
+            "this cluster is not configured for dual-stack services".to_owned(),
+        ));
     }
     for (index, family) in spec.ip_families.iter().flatten().enumerate() {
         if family != "IPv4" {
@@ -468,4 +462,62 @@ fn invalid_service(
 /// A random number below `bound` (at least 1).
 fn random_below(bound: u64) -> u64 {
     rand::random_range(0..bound.max(1))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn service(spec: serde_json::Value) -> Service {
+        serde_json::from_value(json!({"metadata": {"name": "web"}, "spec": spec}))
+            .expect("a Service")
+    }
+
+    fn refusal(spec: serde_json::Value) -> Option<(String, String)> {
+        let mut service = service(spec);
+        let parent = ("default".to_owned(), "web".to_owned());
+        single_stack_families_only(&mut service, &FieldPath::new("spec"), &parent)
+            .err()
+            .map(|status| {
+                let cause = &status.details.expect("details").causes[0];
+                (cause.field.clone(), cause.message.clone())
+            })
+    }
+
+    #[test]
+    fn a_preferred_dual_stack_service_naming_ipv6_is_refused_like_any_other() {
+        // The documentation's dual-stack examples, on a cluster that serves IPv4 only.
+        for (families, index) in [
+            (json!(["IPv6"]), 0),
+            (json!(["IPv6", "IPv4"]), 0),
+            (json!(["IPv4", "IPv6"]), 1),
+        ] {
+            let refused =
+                refusal(json!({"ipFamilyPolicy": "PreferDualStack", "ipFamilies": families}));
+            let (field, message) = refused.expect("refused");
+            assert_eq!(field, format!("spec.ipFamilies[{index}]"), "{families}");
+            assert_eq!(
+                message, "Invalid value: \"IPv6\": not configured on this cluster",
+                "{families}"
+            );
+        }
+    }
+
+    #[test]
+    fn ipv4_services_pass_whatever_their_policy_and_required_dual_stack_is_refused() {
+        for policy in ["SingleStack", "PreferDualStack"] {
+            assert_eq!(
+                refusal(json!({"ipFamilyPolicy": policy, "ipFamilies": ["IPv4"]})),
+                None
+            );
+        }
+        let (field, message) =
+            refusal(json!({"ipFamilyPolicy": "RequireDualStack", "ipFamilies": ["IPv4"]}))
+                .expect("refused");
+        assert_eq!(field, "spec.ipFamilyPolicy");
+        assert!(
+            message.contains("not configured for dual-stack"),
+            "{message}"
+        );
+    }
 }
