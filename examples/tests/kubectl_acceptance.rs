@@ -5,73 +5,11 @@
 mod support;
 
 use std::io::{BufRead, BufReader};
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::process::{Command, Stdio};
 use std::sync::mpsc;
 
-use serde_json::Value;
-use support::{ApiServer, STARTUP, kubectl, kubectls};
-
-/// A server and one kubectl binary, with helpers that fail the test with kubectl's stderr.
-struct Session {
-    server: ApiServer,
-    kubectl: PathBuf,
-    dir: tempfile::TempDir,
-}
-
-impl Session {
-    fn start(kubectl: PathBuf) -> Session {
-        let dir = tempfile::tempdir().expect("temp dir");
-        let server = ApiServer::start(dir.path());
-        Session {
-            server,
-            kubectl,
-            dir,
-        }
-    }
-
-    fn run(&self, args: &[&str]) -> Output {
-        kubectl(&self.kubectl, &self.server.kubeconfig(), args)
-    }
-
-    /// kubectl's stdout; panics with its stderr when it fails.
-    fn ok(&self, args: &[&str]) -> String {
-        let output = self.run(args);
-        assert!(
-            output.status.success(),
-            "kubectl {} ({}) failed: {}",
-            args.join(" "),
-            self.kubectl.display(),
-            String::from_utf8_lossy(&output.stderr)
-        );
-        String::from_utf8_lossy(&output.stdout).into_owned()
-    }
-
-    /// kubectl's stderr; panics when it succeeds.
-    fn fails(&self, args: &[&str]) -> String {
-        let output = self.run(args);
-        assert!(
-            !output.status.success(),
-            "kubectl {} unexpectedly succeeded: {}",
-            args.join(" "),
-            String::from_utf8_lossy(&output.stdout)
-        );
-        String::from_utf8_lossy(&output.stderr).into_owned()
-    }
-
-    /// Writes `text` into a file of the session and answers its path.
-    fn file(&self, name: &str, text: &str) -> String {
-        let path = self.dir.path().join(name);
-        std::fs::write(&path, text).expect("write a manifest");
-        path.to_str().expect("UTF-8 path").to_owned()
-    }
-
-    fn json(&self, args: &[&str]) -> Value {
-        let mut args = args.to_vec();
-        args.extend(["-o", "json"]);
-        serde_json::from_str(&self.ok(&args)).expect("kubectl printed JSON")
-    }
-}
+use support::session::Session;
+use support::{STARTUP, kubectls};
 
 /// Runs `test` once per kubectl version, each against a server of its own.
 fn with_each_kubectl(test: impl Fn(&Session)) {
@@ -613,32 +551,4 @@ fn discovery_commands_list_the_served_kinds() {
         );
         assert!(explained.contains("image\t<string>"), "{explained}");
     });
-}
-
-/// Manifests of the documentation examples that kubectl apply should accept.
-fn example_manifests() -> Vec<PathBuf> {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/k8s-examples");
-    let index = std::fs::read_to_string(root.join("INDEX.tsv")).expect("INDEX.tsv");
-    index
-        .lines()
-        .filter_map(|line| line.split_once('\t'))
-        .filter(|(path, _)| {
-            [
-                "controllers/",
-                "service/",
-                "configmap/",
-                "storage/",
-                "policy/",
-                "access/",
-            ]
-            .iter()
-            .any(|dir| path.starts_with(dir))
-        })
-        .map(|(path, _)| root.join(path))
-        .collect()
-}
-
-#[test]
-fn example_manifests_exist_for_the_apply_suite() {
-    assert!(example_manifests().len() > 20);
 }

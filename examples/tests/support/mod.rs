@@ -2,6 +2,8 @@
 
 #![allow(dead_code)] // each test crate uses its own part of the support
 
+pub mod session;
+
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
@@ -113,12 +115,21 @@ pub fn orchestra() -> Command {
     command
 }
 
-/// kubectl 1.32 (on PATH) and 1.33 (beside it).
+/// kubectl 1.32 and 1.33, the versioned binaries beside `/usr/bin/kubectl`.
+///
+/// `/usr/bin/kubectl` itself is the Google Cloud SDK's dispatcher: it reports 1.32 with
+/// `--client` but runs the binary matching the server's minor version, 1.33 against ours, so
+/// the suites name the versioned binaries.
 pub fn kubectls() -> Vec<PathBuf> {
     let default = std::fs::canonicalize("/usr/bin/kubectl").expect("kubectl is installed");
-    let newer = default.with_file_name("kubectl.1.33");
-    assert!(newer.exists(), "{} is missing", newer.display());
-    vec![PathBuf::from("/usr/bin/kubectl"), newer]
+    ["kubectl.1.32", "kubectl.1.33"]
+        .into_iter()
+        .map(|name| {
+            let binary = default.with_file_name(name);
+            assert!(binary.exists(), "{} is missing", binary.display());
+            binary
+        })
+        .collect()
 }
 
 pub fn kubectl(binary: &Path, kubeconfig: &Path, args: &[&str]) -> Output {
