@@ -51,8 +51,11 @@ pub enum Placement {
 
 /// One object of an example file.
 pub struct Object {
+    /// Its kind, as Orchestra serves it.
     pub kind: &'static ResourceKind,
+    /// `metadata.name`.
     pub name: String,
+    /// Where it lands.
     pub placement: Placement,
 }
 
@@ -95,8 +98,11 @@ impl Object {
 
 /// One example file and its objects, in the order kubectl applies them.
 pub struct Manifest {
+    /// The path below the examples folder, as INDEX.tsv lists it.
     pub file: String,
+    /// Where the file is.
     pub path: PathBuf,
+    /// Its objects, the items of a `List` flattened.
     pub objects: Vec<Object>,
 }
 
@@ -219,7 +225,9 @@ fn read_manifest(file: &str, path: &Path) -> Result<Vec<Object>, String> {
 
 /// Files applied together, each step with one kubectl invocation per [`ApplySet`].
 pub struct Round<'a> {
+    /// The namespace the round applies into.
     pub namespace: String,
+    /// Its files.
     pub manifests: Vec<&'a Manifest>,
     /// Files whose global objects a later round applies again: deleted when this round ends.
     pub delete_after: Vec<&'a Manifest>,
@@ -278,12 +286,17 @@ pub fn deal_into_rounds(manifests: &[Manifest]) -> Vec<Round<'_>> {
 /// The files of a round that one kubectl invocation applies: those without namespaces into
 /// the round's namespace (`-n`), or those that name their own.
 pub struct ApplySet<'a> {
+    /// The round's namespace.
     pub round_namespace: &'a str,
+    /// Whether kubectl gets `-n` with the round's namespace (the files name none).
     pub into_round_namespace: bool,
+    /// The files.
     pub manifests: Vec<&'a Manifest>,
 }
 
 impl<'a> ApplySet<'a> {
+    /// `manifests` of `round` split by how kubectl applies them: into the round's namespace,
+    /// then into their own (leaving out an empty set).
     pub fn of(round: &'a Round<'a>, manifests: &[&'a Manifest]) -> Vec<ApplySet<'a>> {
         [true, false]
             .into_iter()
@@ -300,6 +313,7 @@ impl<'a> ApplySet<'a> {
             .collect()
     }
 
+    /// The objects, in the order kubectl applies them.
     pub fn objects(&self) -> impl Iterator<Item = &'a Object> + '_ {
         self.manifests.iter().flat_map(|m| &m.objects)
     }
@@ -323,6 +337,7 @@ impl<'a> ApplySet<'a> {
         command
     }
 
+    /// The paths of the files, for `-f`.
     pub fn files(&self) -> Vec<String> {
         self.manifests
             .iter()
