@@ -369,7 +369,10 @@ impl Cache {
             latest = latest.max(generation);
             match self.nodes.get(name).filter(|n| n.info.node().is_some()) {
                 Some(cached) => match snapshot.index.get(name) {
-                    Some(&i) => snapshot.node_list[i].clone_from(&cached.info),
+                    Some(&i) => {
+                        snapshot.node_list[i].clone_from(&cached.info);
+                        snapshot.generations[i] = cached.info.generation();
+                    }
                     None => rebuild_list = true,
                 },
                 None => {
@@ -389,6 +392,11 @@ impl Cache {
                 }
             }
             rebuild_affinity = true;
+            snapshot.generations = snapshot
+                .node_list
+                .iter()
+                .map(NodeInfo::generation)
+                .collect();
         }
         if rebuild_affinity {
             snapshot.with_affinity.clear();

@@ -68,6 +68,12 @@ impl HostPortInfo {
     }
 }
 
+fn has_scoring_terms(pod: &PodInfo) -> bool {
+    !pod.required_affinity_terms.is_empty()
+        || !pod.preferred_affinity_terms.is_empty()
+        || !pod.preferred_anti_affinity_terms.is_empty()
+}
+
 /// A node and the aggregates of the pods assigned or assumed to it.
 ///
 /// The fields Filter and Score read for every node come first (`repr(C)` keeps the order), and
@@ -84,6 +90,8 @@ pub struct NodeInfo {
     /// requests (only cpu and memory differ from [`NodeInfo::requested`]).
     pub non_zero_requested: Resource,
     unschedulable: bool,
+    has_images: bool,
+    pods_with_scoring_terms: u32,
     taints: Vec<Taint>,
     pods: Vec<Arc<PodInfo>>,
     node: Option<Arc<Node>>,
@@ -115,6 +123,8 @@ impl NodeInfo {
             requested: Resource::default(),
             non_zero_requested: Resource::default(),
             unschedulable: false,
+            has_images: false,
+            pods_with_scoring_terms: 0,
             taints: Vec::new(),
             pods: Vec::new(),
             node: None,
@@ -143,6 +153,7 @@ impl NodeInfo {
                 images.insert(name.clone(), size);
             }
         }
+        self.has_images = !images.is_empty();
         self.image_sizes = Arc::new(images);
         let spec = node.spec.as_ref();
         self.unschedulable = spec.and_then(|s| s.unschedulable).unwrap_or(false);
@@ -182,6 +193,11 @@ impl NodeInfo {
         &self.taints
     }
 
+    /// Whether the node reports any image (read without touching the image map).
+    pub fn has_images(&self) -> bool {
+        self.has_images
+    }
+
     /// Whether `spec.unschedulable` is set (the node is cordoned).
     pub fn is_unschedulable(&self) -> bool {
         self.unschedulable
@@ -195,6 +211,13 @@ impl NodeInfo {
     /// The pods on the node with any pod (anti-)affinity.
     pub fn pods_with_affinity(&self) -> &[Arc<PodInfo>] {
         &self.pods_with_affinity
+    }
+
+    /// How many pods on the node have terms that score other pods (required pod affinity, or
+    /// preferred pod affinity or anti-affinity): when none, InterPodAffinity's scoring can skip
+    /// the node for pods without preferences of their own.
+    pub fn pods_with_scoring_terms(&self) -> usize {
+        self.pods_with_scoring_terms as usize
     }
 
     /// The pods on the node with required pod anti-affinity.
@@ -225,6 +248,9 @@ impl NodeInfo {
         if pod.has_affinity() {
             self.pods_with_affinity.push(pod.clone());
         }
+        if has_scoring_terms(&pod) {
+            self.pods_with_scoring_terms += 1;
+        }
         if pod.has_required_anti_affinity() {
             self.pods_with_required_anti_affinity.push(pod.clone());
         }
@@ -238,6 +264,9 @@ impl NodeInfo {
             return false;
         };
         let pod = self.pods.remove(i);
+        if has_scoring_terms(&pod) {
+            self.pods_with_scoring_terms = self.pods_with_scoring_terms.saturating_sub(1);
+        }
         self.pods_with_affinity.retain(|p| p.uid() != uid);
         self.pods_with_required_anti_affinity
             .retain(|p| p.uid() != uid);

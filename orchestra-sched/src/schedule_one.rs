@@ -272,7 +272,6 @@ impl Scheduling {
         if !framework.has_score_plugins() {
             return Ok(NodeScores {
                 totals: vec![1; nodes.len()],
-                per_plugin: Vec::new(),
             });
         }
         let status = framework.run_pre_score(state, pod, nodes, snapshot);

@@ -18,6 +18,7 @@ use crate::node_info::NodeInfo;
 #[derive(Debug, Clone, Default)]
 pub struct Snapshot {
     pub(crate) node_list: Vec<NodeInfo>,
+    pub(crate) generations: Vec<u64>,
     pub(crate) index: HashMap<String, usize>,
     pub(crate) with_affinity: Vec<usize>,
     pub(crate) with_required_anti_affinity: Vec<usize>,
@@ -60,6 +61,12 @@ impl Snapshot {
     /// The nodes, zone by zone in turn.
     pub fn nodes(&self) -> &[NodeInfo] {
         &self.node_list
+    }
+
+    /// The generation of each node of [`Snapshot::nodes`], side by side: comparing them with
+    /// remembered ones tells which nodes changed, without touching the nodes.
+    pub fn generations(&self) -> &[u64] {
+        &self.generations
     }
 
     /// How many nodes.

@@ -194,6 +194,23 @@ pub trait ScorePlugin: Plugin {
     /// The node's raw score.
     fn score(&self, state: &CycleState, pod: &PodInfo, node: &NodeInfo) -> Result<i64, Status>;
 
+    /// The raw scores of several nodes at once, into `scores` (same order). The default calls
+    /// [`ScorePlugin::score`] per node; a plugin may override it to read its cycle state once
+    /// for the whole batch. The framework calls it on chunks of the feasible nodes, in
+    /// parallel.
+    fn score_nodes(
+        &self,
+        state: &CycleState,
+        pod: &PodInfo,
+        nodes: &[&NodeInfo],
+        scores: &mut [i64],
+    ) -> Result<(), Status> {
+        for (node, score) in nodes.iter().zip(scores.iter_mut()) {
+            *score = self.score(state, pod, node)?;
+        }
+        Ok(())
+    }
+
     /// Brings the raw scores (in the order of `nodes`) into
     /// [`MIN_NODE_SCORE`]..=[`MAX_NODE_SCORE`]; the default keeps them.
     fn normalize_score(

@@ -10,7 +10,7 @@
 //! the plugin's weight.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use orchestra_api::validation::{FieldError, FieldPath};
@@ -72,8 +72,6 @@ pub struct PreFilterOutcome {
 pub struct NodeScores {
     /// Weighted total per node, in the order of the nodes scored.
     pub totals: Vec<i64>,
-    /// Weighted score per plugin and node.
-    pub per_plugin: Vec<(String, Vec<i64>)>,
 }
 
 /// One profile's plugins and the code that runs them. See the module docs.
@@ -585,10 +583,27 @@ impl Framework {
 
     /// Runs Filter on one node; the first rejecting plugin answers.
     pub fn run_filter(&self, state: &CycleState, pod: &PodInfo, node: &NodeInfo) -> Status {
-        for (i, entry) in self.filter.iter().enumerate() {
-            if state.skip_filter.get(i).copied().unwrap_or(false) {
-                continue;
-            }
+        let active = self.active_filters(state);
+        Self::run_active_filters(&active, state, pod, node)
+    }
+
+    /// The Filter plugins PreFilter did not skip.
+    fn active_filters(&self, state: &CycleState) -> Vec<&Entry<dyn FilterPlugin>> {
+        self.filter
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| !state.skip_filter.get(*i).copied().unwrap_or(false))
+            .map(|(_, e)| e)
+            .collect()
+    }
+
+    fn run_active_filters(
+        active: &[&Entry<dyn FilterPlugin>],
+        state: &CycleState,
+        pod: &PodInfo,
+        node: &NodeInfo,
+    ) -> Status {
+        for entry in active {
             let status = entry.plugin.filter(state, pod, node);
             if !status.is_success() {
                 if status.is_rejected() {
@@ -656,17 +671,18 @@ impl Framework {
         nodes: &[&NodeInfo],
     ) -> Vec<Status> {
         let nominated = !self.handle.nominator().is_empty();
+        let active = self.active_filters(state);
         let run = |n: &&NodeInfo| {
             if nominated {
                 self.run_filter_with_nominated_pods(state, pod, n)
             } else {
-                self.run_filter(state, pod, n)
+                Self::run_active_filters(&active, state, pod, n)
             }
         };
         if nodes.len() < PARALLEL_THRESHOLD || self.handle.parallelism() == 1 {
             return nodes.iter().map(run).collect();
         }
-        let min_len = (nodes.len() / (self.handle.parallelism() * 4)).max(8);
+        let min_len = nodes.len().div_ceil(self.handle.parallelism() * 2).max(16);
         self.handle
             .install(|| nodes.par_iter().with_min_len(min_len).map(run).collect())
     }
@@ -749,53 +765,61 @@ impl Framework {
         let active: Vec<usize> = (0..self.score.len())
             .filter(|&i| !state.skip_score.get(i).copied().unwrap_or(false))
             .collect();
-        let width = active.len();
-        let mut raw = vec![0i64; nodes.len() * width];
-        if width > 0 {
-            let failure: Mutex<Option<Status>> = Mutex::new(None);
-            let score_node = |(row, node): (&mut [i64], &&NodeInfo)| {
-                for (slot, &p) in row.iter_mut().zip(&active) {
+        let n = nodes.len();
+        // Plugin-major: the raw scores of plugin k are columns[k * n .. (k + 1) * n].
+        let mut columns = vec![0i64; active.len() * n];
+        let score_chunk =
+            |start: usize, chunk: &[&NodeInfo], out: &mut [i64]| -> Result<(), Status> {
+                // `out` is this chunk's scores, plugin-major: chunk.len() per plugin.
+                for (k, &p) in active.iter().enumerate() {
                     let (entry, _) = &self.score[p];
-                    match entry.plugin.score(state, pod, node) {
-                        Ok(score) => *slot = score,
-                        Err(status) => {
-                            let mut failure = failure.lock().unwrap_or_else(|e| e.into_inner());
-                            failure.get_or_insert_with(|| {
-                                Status::error(format!(
-                                    "running Score plugin {:?} on node {:?}: {status}",
-                                    entry.name,
-                                    node.name()
-                                ))
-                                .with_plugin(entry.name.clone())
-                            });
-                        }
+                    let slot = &mut out[k * chunk.len()..(k + 1) * chunk.len()];
+                    entry
+                        .plugin
+                        .score_nodes(state, pod, chunk, slot)
+                        .map_err(|status| {
+                            Status::error(format!(
+                                "running Score plugin {:?} on nodes from {:?}: {status}",
+                                entry.name,
+                                nodes.get(start).map(|n| n.name()).unwrap_or_default()
+                            ))
+                            .with_plugin(entry.name.clone())
+                        })?;
+                }
+                Ok(())
+            };
+        if !active.is_empty() {
+            if n < PARALLEL_THRESHOLD || self.handle.parallelism() == 1 {
+                let mut out = vec![0i64; active.len() * n];
+                score_chunk(0, nodes, &mut out)?;
+                columns = out;
+            } else {
+                let chunk = n.div_ceil(self.handle.parallelism() * 2).max(16);
+                let parts: Vec<Result<(usize, Vec<i64>), Status>> = self.handle.install(|| {
+                    nodes
+                        .par_chunks(chunk)
+                        .enumerate()
+                        .map(|(c, part)| {
+                            let mut out = vec![0i64; active.len() * part.len()];
+                            score_chunk(c * chunk, part, &mut out).map(|()| (c * chunk, out))
+                        })
+                        .collect()
+                });
+                for part in parts {
+                    let (start, out) = part?;
+                    let len = out.len() / active.len();
+                    for k in 0..active.len() {
+                        columns[k * n + start..k * n + start + len]
+                            .copy_from_slice(&out[k * len..(k + 1) * len]);
                     }
                 }
-            };
-            if nodes.len() < PARALLEL_THRESHOLD || self.handle.parallelism() == 1 {
-                raw.chunks_mut(width).zip(nodes).for_each(score_node);
-            } else {
-                let min_len = (nodes.len() / (self.handle.parallelism() * 4)).max(8);
-                self.handle.install(|| {
-                    raw.par_chunks_mut(width)
-                        .zip(nodes.par_iter())
-                        .with_min_len(min_len)
-                        .for_each(score_node)
-                });
-            }
-            if let Some(status) = failure.into_inner().unwrap_or_else(|e| e.into_inner()) {
-                return Err(status);
             }
         }
-        let mut totals = vec![0i64; nodes.len()];
-        let mut per_plugin = Vec::with_capacity(width);
-        let mut column = vec![0i64; nodes.len()];
+        let mut totals = vec![0i64; n];
         for (k, &p) in active.iter().enumerate() {
             let (entry, weight) = &self.score[p];
-            for (n, value) in column.iter_mut().enumerate() {
-                *value = raw[n * width + k];
-            }
-            let status = entry.plugin.normalize_score(state, pod, nodes, &mut column);
+            let column = &mut columns[k * n..(k + 1) * n];
+            let status = entry.plugin.normalize_score(state, pod, nodes, column);
             if !status.is_success() {
                 return Err(Status::error(format!(
                     "running Normalize on Score plugin {:?}: {status}",
@@ -803,21 +827,20 @@ impl Framework {
                 ))
                 .with_plugin(entry.name.clone()));
             }
-            for (n, value) in column.iter_mut().enumerate() {
+            for (i, value) in column.iter_mut().enumerate() {
                 if !(MIN_NODE_SCORE..=MAX_NODE_SCORE).contains(value) {
                     return Err(Status::error(format!(
                         "plugin {:?} returns an invalid score {value} for node {:?}, it should in the range of [{MIN_NODE_SCORE}, {MAX_NODE_SCORE}] after normalizing",
                         entry.name,
-                        nodes[n].name()
+                        nodes[i].name()
                     ))
                     .with_plugin(entry.name.clone()));
                 }
                 *value *= weight;
-                totals[n] += *value;
+                totals[i] += *value;
             }
-            per_plugin.push((entry.name.to_string(), column.clone()));
         }
-        Ok(NodeScores { totals, per_plugin })
+        Ok(NodeScores { totals })
     }
 
     /// Runs Reserve; on failure the caller runs [`Framework::run_unreserve`].

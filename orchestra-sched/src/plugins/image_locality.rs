@@ -70,24 +70,43 @@ pub fn calculate_priority(sum: i64, containers: usize) -> i64 {
     MAX_NODE_SCORE * (sum - MIN_THRESHOLD) / (max - MIN_THRESHOLD)
 }
 
+fn node_score(spread: &[(String, f64)], containers: usize, node: &NodeInfo) -> i64 {
+    if !node.has_images() || spread.is_empty() {
+        return 0;
+    }
+    let sum: i64 = spread
+        .iter()
+        .filter_map(|(image, share)| {
+            node.image_sizes
+                .get(image)
+                .map(|size| (*size as f64 * share) as i64)
+        })
+        .sum();
+    calculate_priority(sum, containers)
+}
+
 impl ScorePlugin for ImageLocality {
     fn score(&self, state: &CycleState, pod: &PodInfo, node: &NodeInfo) -> Result<i64, Status> {
         let Some(spread) = state.read::<PreScoreState>() else {
             return Err(Status::error("ImageLocality PreScore did not run"));
         };
-        if node.image_sizes.is_empty() {
-            return Ok(0);
+        Ok(node_score(&spread.0, pod.images.len(), node))
+    }
+
+    fn score_nodes(
+        &self,
+        state: &CycleState,
+        pod: &PodInfo,
+        nodes: &[&NodeInfo],
+        scores: &mut [i64],
+    ) -> Result<(), Status> {
+        let Some(spread) = state.read::<PreScoreState>() else {
+            return Err(Status::error("ImageLocality PreScore did not run"));
+        };
+        for (node, score) in nodes.iter().zip(scores.iter_mut()) {
+            *score = node_score(&spread.0, pod.images.len(), node);
         }
-        let sum: i64 = spread
-            .0
-            .iter()
-            .filter_map(|(image, share)| {
-                node.image_sizes
-                    .get(image)
-                    .map(|size| (*size as f64 * share) as i64)
-            })
-            .sum();
-        Ok(calculate_priority(sum, pod.images.len()))
+        Ok(())
     }
 }
 

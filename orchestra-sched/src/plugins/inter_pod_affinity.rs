@@ -22,8 +22,6 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use rayon::prelude::*;
-
 use crate::config::ConfigError;
 use crate::config::args::{InterPodAffinityArgs, PluginArgs};
 use crate::framework::{
@@ -32,6 +30,7 @@ use crate::framework::{
     PreScorePlugin, ScorePlugin, Status,
 };
 use crate::node_info::NodeInfo;
+use crate::plugins::node_contributions::{ContributionCache, SlotTotals};
 use crate::plugins::topology_counts::TopologyCounts;
 use crate::pod_info::{AffinityTerm, PodInfo, WeightedAffinityTerm};
 use crate::snapshot::Snapshot;
@@ -47,14 +46,11 @@ pub const REASON_ANTI_AFFINITY: &str = "node(s) didn't match pod anti-affinity r
 pub const REASON_EXISTING_ANTI_AFFINITY: &str =
     "node(s) didn't satisfy existing pods anti-affinity rules";
 
-/// Below this many nodes, counting runs on the calling thread.
-const PARALLEL_NODES: usize = 256;
-
 /// Pod affinity and anti-affinity.
 pub struct InterPodAffinity {
     hard_pod_affinity_weight: i64,
     ignore_preferred_terms_of_existing_pods: bool,
-    handle: Arc<Handle>,
+    contributions: ContributionCache,
 }
 
 impl std::fmt::Debug for InterPodAffinity {
@@ -152,35 +148,36 @@ impl PreFilterState {
     }
 }
 
-impl InterPodAffinity {
-    fn count_node<'n>(
-        nodes: impl Iterator<Item = &'n NodeInfo>,
-        required_affinity: &[AffinityTerm],
-        required_anti_affinity: &[AffinityTerm],
-    ) -> (TopologyCounts, TopologyCounts) {
-        let mut affinity = TopologyCounts::default();
-        let mut anti = TopologyCounts::default();
-        for node in nodes {
-            let labels = node.labels();
-            for existing in node.pods() {
-                if matches_all(required_affinity, existing) {
-                    for term in required_affinity {
-                        if let Some(value) = labels.get(&term.topology_key) {
-                            affinity.add(&term.topology_key, value, 1);
-                        }
-                    }
-                }
-                for term in required_anti_affinity {
-                    if term.matches_pod(existing, &EMPTY) {
-                        if let Some(value) = labels.get(&term.topology_key) {
-                            anti.add(&term.topology_key, value, 1);
-                        }
-                    }
-                }
+/// A topology pair as one string, for [`ContributionCache`] values.
+fn pair_key(key: &str, value: &str) -> String {
+    format!("{key}\u{0}{value}")
+}
+
+/// The counts of [`pair_key`] domains, without empty ones.
+fn topology_counts(totals: &SlotTotals) -> TopologyCounts {
+    let mut counts = TopologyCounts::default();
+    for (pair, count) in totals.counts() {
+        if count != 0 {
+            if let Some((key, value)) = pair.split_once('\u{0}') {
+                counts.add(key, value, count);
             }
         }
-        (affinity, anti)
     }
+    counts
+}
+
+/// What the counting of `terms` depends on.
+fn terms_key(terms: &[AffinityTerm]) -> String {
+    use std::fmt::Write as _;
+    let mut key = String::new();
+    for t in terms {
+        let _ = write!(
+            key,
+            "[{:?}|{}|{}|{}]",
+            t.namespaces, t.selector, t.namespace_selector, t.topology_key
+        );
+    }
+    key
 }
 
 impl Plugin for InterPodAffinity {
@@ -204,19 +201,35 @@ impl PreFilterPlugin for InterPodAffinity {
         }
         let namespace_labels =
             Arc::new(snapshot.objects().namespace_labels(pod.namespace()).clone());
-        let mut existing_anti_affinity = TopologyCounts::default();
-        for node in snapshot.nodes_with_pods_with_required_anti_affinity() {
-            let labels = node.labels();
-            for existing in node.pods_with_required_anti_affinity() {
-                for term in &existing.required_anti_affinity_terms {
-                    if term.matches_pod(pod, &namespace_labels) {
-                        if let Some(value) = labels.get(&term.topology_key) {
-                            existing_anti_affinity.add(&term.topology_key, value, 1);
+        let existing_anti_affinity = if snapshot
+            .nodes_with_pods_with_required_anti_affinity()
+            .next()
+            .is_none()
+        {
+            TopologyCounts::default()
+        } else {
+            let key = format!(
+                "existing|{}|{:?}|{:?}",
+                pod.namespace(),
+                pod.labels(),
+                namespace_labels
+            );
+            let totals = self.contributions.counts(&key, 1, snapshot, |node| {
+                let labels = node.labels();
+                let mut out = Vec::new();
+                for existing in node.pods_with_required_anti_affinity() {
+                    for term in &existing.required_anti_affinity_terms {
+                        if term.matches_pod(pod, &namespace_labels) {
+                            if let Some(value) = labels.get(&term.topology_key) {
+                                out.push((0, pair_key(&term.topology_key, value), 1));
+                            }
                         }
                     }
                 }
-            }
-        }
+                out
+            });
+            topology_counts(&totals[0])
+        };
         let required_affinity = merged(&pod.required_affinity_terms, snapshot);
         let required_anti_affinity = merged(&pod.required_anti_affinity_terms, snapshot);
         if existing_anti_affinity.is_empty()
@@ -225,35 +238,38 @@ impl PreFilterPlugin for InterPodAffinity {
         {
             return (PreFilterResult::all_nodes(), Status::skip());
         }
-        let (affinity, anti_affinity) = if required_affinity.is_empty()
-            && required_anti_affinity.is_empty()
-        {
-            (TopologyCounts::default(), TopologyCounts::default())
-        } else if snapshot.len() < PARALLEL_NODES || self.handle.parallelism() == 1 {
-            Self::count_node(
-                snapshot.nodes().iter(),
-                &required_affinity,
-                &required_anti_affinity,
-            )
-        } else {
-            let chunk = (snapshot.len() / (self.handle.parallelism() * 4)).max(64);
-            self.handle.install(|| {
-                snapshot
-                    .nodes()
-                    .par_chunks(chunk)
-                    .map(|nodes| {
-                        Self::count_node(nodes.iter(), &required_affinity, &required_anti_affinity)
-                    })
-                    .reduce(
-                        || (TopologyCounts::default(), TopologyCounts::default()),
-                        |(mut a, mut b), (c, d)| {
-                            a.merge(c);
-                            b.merge(d);
-                            (a, b)
-                        },
-                    )
-            })
-        };
+        let (affinity, anti_affinity) =
+            if required_affinity.is_empty() && required_anti_affinity.is_empty() {
+                (TopologyCounts::default(), TopologyCounts::default())
+            } else {
+                let key = format!(
+                    "incoming|{}|{}",
+                    terms_key(&required_affinity),
+                    terms_key(&required_anti_affinity)
+                );
+                let totals = self.contributions.counts(&key, 2, snapshot, |node| {
+                    let labels = node.labels();
+                    let mut out = Vec::new();
+                    for existing in node.pods() {
+                        if matches_all(&required_affinity, existing) {
+                            for term in &required_affinity {
+                                if let Some(value) = labels.get(&term.topology_key) {
+                                    out.push((0, pair_key(&term.topology_key, value), 1));
+                                }
+                            }
+                        }
+                        for term in &required_anti_affinity {
+                            if term.matches_pod(existing, &EMPTY) {
+                                if let Some(value) = labels.get(&term.topology_key) {
+                                    out.push((1, pair_key(&term.topology_key, value), 1));
+                                }
+                            }
+                        }
+                    }
+                    out
+                });
+                (topology_counts(&totals[0]), topology_counts(&totals[1]))
+            };
         state.write(PreFilterState {
             existing_anti_affinity,
             affinity,
@@ -471,7 +487,9 @@ impl PreScorePlugin for InterPodAffinity {
             }
         } else {
             for node in snapshot.nodes_with_pods_with_affinity() {
-                topology_score.merge(process_node(node));
+                if node.pods_with_scoring_terms() > 0 {
+                    topology_score.merge(process_node(node));
+                }
             }
         }
         if topology_score.is_empty() {
@@ -534,7 +552,7 @@ impl EnqueueExtensions for InterPodAffinity {
 }
 
 /// The factory.
-pub fn factory(args: &PluginArgs<'_>, handle: &Arc<Handle>) -> Result<PluginInstance, ConfigError> {
+pub fn factory(args: &PluginArgs<'_>, _: &Arc<Handle>) -> Result<PluginInstance, ConfigError> {
     let decoded: InterPodAffinityArgs = args.decode()?;
     let weight = decoded.hard_pod_affinity_weight.unwrap_or(1);
     if !(0..=100).contains(&weight) {
@@ -547,7 +565,7 @@ pub fn factory(args: &PluginArgs<'_>, handle: &Arc<Handle>) -> Result<PluginInst
     let plugin = InterPodAffinity {
         hard_pod_affinity_weight: i64::from(weight),
         ignore_preferred_terms_of_existing_pods: decoded.ignore_preferred_terms_of_existing_pods,
-        handle: handle.clone(),
+        contributions: ContributionCache::new(16),
     };
     Ok(PluginInstance::builder(Arc::new(plugin))
         .pre_filter()
@@ -570,7 +588,7 @@ mod tests {
         InterPodAffinity {
             hard_pod_affinity_weight: 1,
             ignore_preferred_terms_of_existing_pods: false,
-            handle: Arc::new(Handle::new(None, 1)),
+            contributions: ContributionCache::new(4),
         }
     }
 

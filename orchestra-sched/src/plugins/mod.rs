@@ -25,6 +25,7 @@ pub mod default_preemption;
 pub mod image_locality;
 pub mod inter_pod_affinity;
 pub mod node_affinity;
+pub mod node_contributions;
 pub mod node_name;
 pub mod node_ports;
 pub mod node_resources_fit;

@@ -281,6 +281,27 @@ impl ScorePlugin for NodeResourcesFit {
             None => Ok(self.scorer.score(node, &self.scorer.pod_requests(pod))),
         }
     }
+
+    fn score_nodes(
+        &self,
+        state: &CycleState,
+        pod: &PodInfo,
+        nodes: &[&NodeInfo],
+        scores: &mut [i64],
+    ) -> Result<(), Status> {
+        let computed;
+        let requests: &[i64] = match state.read::<PreScoreState>() {
+            Some(requests) => &requests.0,
+            None => {
+                computed = self.scorer.pod_requests(pod);
+                &computed
+            }
+        };
+        for (node, score) in nodes.iter().zip(scores.iter_mut()) {
+            *score = self.scorer.score(node, requests);
+        }
+        Ok(())
+    }
 }
 
 impl EnqueueExtensions for NodeResourcesFit {

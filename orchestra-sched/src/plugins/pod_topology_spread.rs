@@ -22,7 +22,6 @@ use k8s_openapi::api::core::v1::TopologySpreadConstraint;
 use orchestra_api::LabelSelector;
 use orchestra_api::label_selector::{Operator, Requirement};
 use orchestra_api::validation::FieldError;
-use rayon::prelude::*;
 
 use crate::cluster_objects::ClusterObjects;
 use crate::config::ConfigError;
@@ -33,6 +32,7 @@ use crate::framework::{
     PreScorePlugin, ScorePlugin, Status,
 };
 use crate::node_info::NodeInfo;
+use crate::plugins::node_contributions::{Contribution, ContributionCache};
 use crate::pod_info::PodInfo;
 use crate::snapshot::Snapshot;
 use crate::taints::{find_untolerated, is_do_not_schedule};
@@ -48,7 +48,6 @@ pub const REASON_NODE_LABEL_NOT_MATCH: &str =
 
 const HOSTNAME: &str = "kubernetes.io/hostname";
 const ZONE: &str = "topology.kubernetes.io/zone";
-const PARALLEL_NODES: usize = 256;
 
 /// One constraint, compiled.
 #[derive(Debug, Clone)]
@@ -84,7 +83,7 @@ impl Constraint {
 pub struct PodTopologySpread {
     default_constraints: Vec<TopologySpreadConstraint>,
     system_defaulted: bool,
-    handle: Arc<Handle>,
+    contributions: ContributionCache,
 }
 
 impl std::fmt::Debug for PodTopologySpread {
@@ -139,6 +138,71 @@ fn has_all_keys(labels: &BTreeMap<String, String>, constraints: &[Constraint]) -
     constraints
         .iter()
         .all(|c| labels.contains_key(&c.topology_key))
+}
+
+/// What a node contributes to the counts of `constraints` for `pod`: per constraint whose
+/// domain the node is in (and that its inclusion policies accept), the matching pods.
+fn contribution(
+    node: &NodeInfo,
+    pod: &PodInfo,
+    constraints: &[Constraint],
+    require_all_keys: bool,
+    skip_hostname: bool,
+) -> Contribution {
+    let labels = node.labels();
+    if require_all_keys && !has_all_keys(labels, constraints) {
+        return Vec::new();
+    }
+    let mut out = Vec::new();
+    for (i, c) in constraints.iter().enumerate() {
+        if skip_hostname && c.topology_key == HOSTNAME {
+            continue;
+        }
+        if !c.includes_node(pod, node) {
+            continue;
+        }
+        let Some(value) = labels.get(&c.topology_key) else {
+            continue;
+        };
+        out.push((
+            i,
+            value.clone(),
+            count_matching(node, &c.selector, pod.namespace()),
+        ));
+    }
+    out
+}
+
+/// Everything besides the node that [`contribution`] depends on.
+fn counting_key(
+    purpose: &str,
+    pod: &PodInfo,
+    constraints: &[Constraint],
+    require_all_keys: bool,
+) -> String {
+    use std::fmt::Write as _;
+    let mut key = format!("{purpose}|{}|{require_all_keys}", pod.namespace());
+    for c in constraints {
+        let _ = write!(
+            key,
+            "|{}|{}|{}|{}",
+            c.topology_key, c.selector, c.honor_node_affinity, c.honor_node_taints
+        );
+    }
+    let spec = pod.pod.spec.as_ref();
+    if constraints.iter().any(|c| c.honor_node_affinity) && !pod.required_node_affinity.is_empty() {
+        let _ = write!(
+            key,
+            "|{:?}|{:?}",
+            spec.and_then(|s| s.node_selector.as_ref()),
+            spec.and_then(|s| s.affinity.as_ref())
+                .and_then(|a| a.node_affinity.as_ref())
+        );
+    }
+    if constraints.iter().any(|c| c.honor_node_taints) {
+        let _ = write!(key, "|{:?}", pod.tolerations());
+    }
+    key
 }
 
 /// The selector of the workloads that select `pod` (Kubernetes' `DefaultSelector`).
@@ -270,89 +334,6 @@ impl PodTopologySpread {
             })
             .collect())
     }
-
-    fn count<'n>(
-        nodes: impl Iterator<Item = &'n NodeInfo>,
-        pod: &PodInfo,
-        constraints: &[Constraint],
-        require_all_keys: bool,
-        skip_hostname: bool,
-        only_known: Option<&[HashMap<String, i64>]>,
-    ) -> Vec<HashMap<String, i64>> {
-        let mut counts = vec![HashMap::new(); constraints.len()];
-        for node in nodes {
-            let labels = node.labels();
-            if require_all_keys && !has_all_keys(labels, constraints) {
-                continue;
-            }
-            for (i, c) in constraints.iter().enumerate() {
-                if skip_hostname && c.topology_key == HOSTNAME {
-                    continue;
-                }
-                if !c.includes_node(pod, node) {
-                    continue;
-                }
-                let Some(value) = labels.get(&c.topology_key) else {
-                    continue;
-                };
-                if let Some(known) = only_known {
-                    if !known[i].contains_key(value) {
-                        continue;
-                    }
-                }
-                let n = count_matching(node, &c.selector, pod.namespace());
-                *counts[i].entry(value.clone()).or_insert(0) += n;
-            }
-        }
-        counts
-    }
-
-    fn count_parallel(
-        &self,
-        nodes: &[NodeInfo],
-        pod: &PodInfo,
-        constraints: &[Constraint],
-        require_all_keys: bool,
-        skip_hostname: bool,
-        only_known: Option<&[HashMap<String, i64>]>,
-    ) -> Vec<HashMap<String, i64>> {
-        if nodes.len() < PARALLEL_NODES || self.handle.parallelism() == 1 {
-            return Self::count(
-                nodes.iter(),
-                pod,
-                constraints,
-                require_all_keys,
-                skip_hostname,
-                only_known,
-            );
-        }
-        let chunk = (nodes.len() / (self.handle.parallelism() * 4)).max(64);
-        self.handle.install(|| {
-            nodes
-                .par_chunks(chunk)
-                .map(|part| {
-                    Self::count(
-                        part.iter(),
-                        pod,
-                        constraints,
-                        require_all_keys,
-                        skip_hostname,
-                        only_known,
-                    )
-                })
-                .reduce(
-                    || vec![HashMap::new(); constraints.len()],
-                    |mut a, b| {
-                        for (into, from) in a.iter_mut().zip(b) {
-                            for (value, n) in from {
-                                *into.entry(value).or_insert(0) += n;
-                            }
-                        }
-                        a
-                    },
-                )
-        })
-    }
 }
 
 /// Compiles a constraint; `pod` supplies the values of `matchLabelKeys`.
@@ -405,7 +386,16 @@ impl PreFilterPlugin for PodTopologySpread {
         if constraints.is_empty() {
             return (PreFilterResult::all_nodes(), Status::skip());
         }
-        let counts = self.count_parallel(snapshot.nodes(), pod, &constraints, true, false, None);
+        let key = counting_key("filter", pod, &constraints, true);
+        let totals = self
+            .contributions
+            .counts(&key, constraints.len(), snapshot, |node| {
+                contribution(node, pod, &constraints, true, false)
+            });
+        let counts: Vec<HashMap<String, i64>> = totals
+            .iter()
+            .map(|t| t.counts().map(|(v, c)| (v.to_owned(), c)).collect())
+            .collect();
         let mut s = PreFilterState {
             min: vec![0; constraints.len()],
             constraints: Arc::new(constraints),
@@ -548,17 +538,15 @@ impl PreScorePlugin for PodTopologySpread {
                 ((size + 2) as f64).ln()
             })
             .collect();
-        let counted = self.count_parallel(
-            snapshot.nodes(),
-            pod,
-            &constraints,
-            require_all,
-            true,
-            Some(&known),
-        );
-        for (into, from) in known.iter_mut().zip(counted) {
-            for (value, n) in from {
-                *into.entry(value).or_insert(0) += n;
+        let key = counting_key("score", pod, &constraints, require_all);
+        let totals = self
+            .contributions
+            .counts(&key, constraints.len(), snapshot, |node| {
+                contribution(node, pod, &constraints, require_all, true)
+            });
+        for (into, total) in known.iter_mut().zip(&totals) {
+            for (value, count) in into.iter_mut() {
+                *count = total.get(value).unwrap_or(0);
             }
         }
         state.write(PreScoreState {
@@ -664,7 +652,7 @@ fn system_default_constraints() -> Vec<TopologySpreadConstraint> {
 }
 
 /// The factory.
-pub fn factory(args: &PluginArgs<'_>, handle: &Arc<Handle>) -> Result<PluginInstance, ConfigError> {
+pub fn factory(args: &PluginArgs<'_>, _: &Arc<Handle>) -> Result<PluginInstance, ConfigError> {
     let decoded: PodTopologySpreadArgs = args.decode()?;
     let mut errors = Vec::new();
     let defaulting = decoded.defaulting_type.as_deref().unwrap_or("System");
@@ -731,7 +719,7 @@ pub fn factory(args: &PluginArgs<'_>, handle: &Arc<Handle>) -> Result<PluginInst
             decoded.default_constraints
         },
         system_defaulted,
-        handle: handle.clone(),
+        contributions: ContributionCache::new(16),
     };
     Ok(PluginInstance::builder(Arc::new(plugin))
         .pre_filter()
@@ -753,7 +741,7 @@ mod tests {
         PodTopologySpread {
             default_constraints: system_default_constraints(),
             system_defaulted: true,
-            handle: Arc::new(Handle::new(None, 1)),
+            contributions: ContributionCache::new(4),
         }
     }
 

@@ -188,20 +188,43 @@ impl ResourceAllocationScorer {
     }
 }
 
+/// `numerator / denominator` rounded down, for `0 ≤ numerator` and `0 < denominator`: through
+/// a floating-point division (several times faster than a 64-bit integer division), corrected
+/// to the exact integer result.
+fn floor_div(numerator: i64, denominator: i64) -> i64 {
+    const EXACT: i64 = 1 << 52;
+    if numerator >= EXACT || denominator >= EXACT {
+        return numerator / denominator;
+    }
+    let mut q = (numerator as f64 / denominator as f64) as i64;
+    if q * denominator > numerator {
+        q -= 1;
+    } else if (q + 1) * denominator <= numerator {
+        q += 1;
+    }
+    q
+}
+
 /// `(capacity − requested) × 100 / capacity`, 0 when over capacity.
 pub fn least_requested_score(requested: i64, capacity: i64) -> i64 {
-    if capacity == 0 || requested > capacity {
+    if capacity <= 0 || requested > capacity || requested < 0 {
         return 0;
     }
-    (capacity - requested) * MAX_NODE_SCORE / capacity
+    floor_div(
+        (capacity - requested).saturating_mul(MAX_NODE_SCORE),
+        capacity,
+    )
 }
 
 /// `requested × 100 / capacity`, capped at 100.
 pub fn most_requested_score(requested: i64, capacity: i64) -> i64 {
-    if capacity == 0 {
+    if capacity <= 0 || requested < 0 {
         return 0;
     }
-    requested.min(capacity) * MAX_NODE_SCORE / capacity
+    floor_div(
+        requested.min(capacity).saturating_mul(MAX_NODE_SCORE),
+        capacity,
+    )
 }
 
 /// The piecewise-linear function of a shape (Kubernetes' `BuildBrokenLinearFunction`), with
@@ -263,34 +286,29 @@ fn requested_to_capacity_ratio(
 }
 
 fn balanced_score(requested: &[i64], allocatable: &[i64]) -> i64 {
-    let mut fractions = [0f64; 8];
-    let mut count = 0;
+    let fractions = || {
+        requested
+            .iter()
+            .zip(allocatable)
+            .filter(|(_, alloc)| **alloc != 0)
+            .map(|(req, alloc)| (*req as f64 / *alloc as f64).min(1.0))
+    };
+    let mut count = 0usize;
     let mut total = 0.0;
-    let mut extra = Vec::new();
-    for (req, alloc) in requested.iter().zip(allocatable) {
-        if *alloc == 0 {
-            continue;
+    let mut first = [0.0f64; 2];
+    for fraction in fractions() {
+        if count < 2 {
+            first[count] = fraction;
         }
-        let fraction = (*req as f64 / *alloc as f64).min(1.0);
         total += fraction;
-        if count < 8 {
-            fractions[count] = fraction;
-        } else {
-            extra.push(fraction);
-        }
         count += 1;
     }
-    let all: Vec<f64> = fractions[..count.min(8)]
-        .iter()
-        .copied()
-        .chain(extra)
-        .collect();
-    let std = match all.len() {
+    let std = match count {
         0 | 1 => 0.0,
-        2 => ((all[0] - all[1]) / 2.0).abs(),
+        2 => ((first[0] - first[1]) / 2.0).abs(),
         n => {
             let mean = total / n as f64;
-            (all.iter().map(|f| (f - mean) * (f - mean)).sum::<f64>() / n as f64).sqrt()
+            (fractions().map(|f| (f - mean) * (f - mean)).sum::<f64>() / n as f64).sqrt()
         }
     };
     ((1.0 - std) * MAX_NODE_SCORE as f64) as i64
@@ -331,9 +349,31 @@ mod tests {
     }
 
     #[test]
+    fn fast_division_is_exact() {
+        for (a, b) in [
+            (0, 7),
+            (99, 100),
+            (100, 100),
+            (29_700, 1977),
+            (i64::MAX / 2, 3),
+            ((1 << 52) + 5, 7),
+            (3_435_973_836_700, 34_359_738_368),
+        ] {
+            assert_eq!(floor_div(a, b), a / b, "{a} / {b}");
+        }
+        for b in 1..300 {
+            for a in 0..30_000 {
+                assert_eq!(floor_div(a, b), a / b);
+            }
+        }
+    }
+
+    #[test]
     fn balanced_uses_standard_deviation() {
         // cpu 3000/4000 = 0.75, memory 5000/10000 = 0.5: std 0.125 → 87.
         assert_eq!(balanced_score(&[3000, 5000], &[4000, 10000]), 87);
         assert_eq!(balanced_score(&[1, 1], &[2, 2]), 100);
+        // Three resources: fractions 0.5, 0.5, 1.0 (capped) → std 0.2357 → 76.
+        assert_eq!(balanced_score(&[1, 1, 9], &[2, 2, 4]), 76);
     }
 }
