@@ -263,7 +263,11 @@ async fn a_high_priority_pod_preempts_through_the_api() {
             .map(|_| ())
     })
     .await;
-    let condition = scheduled_condition(&pods, "high").await.expect("condition");
+    // The failure is recorded on the preemptor after its victims' deletion is issued.
+    let condition = eventually("high's PodScheduled condition", || {
+        scheduled_condition(&pods, "high")
+    })
+    .await;
     assert_eq!(condition.1.as_deref(), Some("Unschedulable"));
     let force = DeleteParams {
         grace_period_seconds: Some(0),
