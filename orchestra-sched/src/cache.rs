@@ -17,7 +17,7 @@ use k8s_openapi::api::core::v1::{Node, Pod};
 use thiserror::Error;
 
 use crate::cluster_objects::ClusterObjects;
-use crate::node_info::{NodeInfo, next_generation};
+use crate::node_info::{LabelInterner, NodeInfo, next_generation};
 use crate::node_tree::{NodeTree, zone_key};
 use crate::pod_info::PodInfo;
 use crate::snapshot::Snapshot;
@@ -69,6 +69,7 @@ pub struct Cache {
     image_generation: u64,
     objects: Arc<ClusterObjects>,
     objects_generation: u64,
+    labels: LabelInterner,
 }
 
 impl Cache {
@@ -159,7 +160,11 @@ impl Cache {
             let old = existing.info.image_sizes.clone();
             self.add_images(&old, -1);
         }
-        self.touch_node(&name, |info| info.set_node(node));
+        let mut interner = std::mem::take(&mut self.labels);
+        self.touch_node(&name, |info| {
+            info.set_node_interned(node, Some(&mut interner))
+        });
+        self.labels = interner;
         let entry = self
             .nodes
             .get_mut(&name)

@@ -25,6 +25,60 @@ pub(crate) fn next_generation() -> u64 {
 
 static EMPTY_LABELS: BTreeMap<String, String> = BTreeMap::new();
 
+/// Shares label strings between nodes: every node's `topology.kubernetes.io/zone` key (and
+/// every node of a zone's value) is one allocation, which stays in the processor's cache while
+/// a cycle looks up the label on thousands of nodes.
+#[derive(Debug, Default)]
+pub struct LabelInterner {
+    strings: std::collections::HashSet<Arc<str>>,
+}
+
+impl LabelInterner {
+    fn intern(&mut self, text: &str) -> Arc<str> {
+        if let Some(shared) = self.strings.get(text) {
+            return shared.clone();
+        }
+        let shared: Arc<str> = Arc::from(text);
+        self.strings.insert(shared.clone());
+        shared
+    }
+}
+
+/// A node's labels as a sorted vector of shared strings, for fast lookups on the hot path.
+#[derive(Debug, Clone, Default)]
+pub struct NodeLabels {
+    entries: Vec<(Arc<str>, Arc<str>)>,
+}
+
+impl NodeLabels {
+    fn new(labels: &BTreeMap<String, String>, interner: Option<&mut LabelInterner>) -> NodeLabels {
+        let entries = match interner {
+            Some(interner) => labels
+                .iter()
+                .map(|(k, v)| (interner.intern(k), interner.intern(v)))
+                .collect(),
+            None => labels
+                .iter()
+                .map(|(k, v)| (Arc::from(k.as_str()), Arc::from(v.as_str())))
+                .collect(),
+        };
+        NodeLabels { entries }
+    }
+
+    /// The value of a label.
+    pub fn get(&self, key: &str) -> Option<&str> {
+        self.get_shared(key).map(|(_, v)| &**v)
+    }
+
+    /// A label's key and value as the shared strings.
+    pub fn get_shared(&self, key: &str) -> Option<(&Arc<str>, &Arc<str>)> {
+        self.entries
+            .binary_search_by(|(k, _)| (**k).cmp(key))
+            .ok()
+            .map(|i| (&self.entries[i].0, &self.entries[i].1))
+    }
+}
+
 /// The host ports in use on a node (Kubernetes' `HostPortInfo`).
 #[derive(Debug, Clone, Default)]
 pub struct HostPortInfo {
@@ -91,6 +145,7 @@ pub struct NodeInfo {
     pub non_zero_requested: Resource,
     unschedulable: bool,
     has_images: bool,
+    fast_labels: NodeLabels,
     pods_with_scoring_terms: u32,
     taints: Vec<Taint>,
     pods: Vec<Arc<PodInfo>>,
@@ -124,6 +179,7 @@ impl NodeInfo {
             non_zero_requested: Resource::default(),
             unschedulable: false,
             has_images: false,
+            fast_labels: NodeLabels::default(),
             pods_with_scoring_terms: 0,
             taints: Vec::new(),
             pods: Vec::new(),
@@ -140,6 +196,19 @@ impl NodeInfo {
 
     /// Replaces the Node object (a status or label update), keeping the pods.
     pub fn set_node(&mut self, node: Arc<Node>) {
+        self.set_node_interned(node, None);
+    }
+
+    /// Replaces the Node object, sharing label strings through `interner`.
+    pub(crate) fn set_node_interned(
+        &mut self,
+        node: Arc<Node>,
+        interner: Option<&mut LabelInterner>,
+    ) {
+        self.fast_labels = NodeLabels::new(
+            node.metadata.labels.as_ref().unwrap_or(&EMPTY_LABELS),
+            interner,
+        );
         self.name = node.metadata.name.clone().unwrap_or_default();
         let status = node.status.as_ref();
         self.allocatable = status
@@ -165,6 +234,7 @@ impl NodeInfo {
     /// Forgets the Node object (the node was deleted while pods still point at it).
     pub(crate) fn clear_node(&mut self) {
         self.node = None;
+        self.fast_labels = NodeLabels::default();
         self.unschedulable = false;
         self.taints.clear();
         self.generation = next_generation();
@@ -178,6 +248,17 @@ impl NodeInfo {
     /// The node's name.
     pub fn name(&self) -> &str {
         &self.name
+    }
+
+    /// The value of one of the node's labels: faster than [`NodeInfo::labels`] for repeated
+    /// lookups of the same key over many nodes.
+    pub fn label(&self, key: &str) -> Option<&str> {
+        self.fast_labels.get(key)
+    }
+
+    /// A label's key and value as strings shared between nodes (interned by the cache).
+    pub fn label_shared(&self, key: &str) -> Option<(&Arc<str>, &Arc<str>)> {
+        self.fast_labels.get_shared(key)
     }
 
     /// The node's labels.

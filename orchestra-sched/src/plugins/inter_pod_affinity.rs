@@ -63,9 +63,9 @@ impl std::fmt::Debug for InterPodAffinity {
 
 #[derive(Clone)]
 struct PreFilterState {
-    existing_anti_affinity: TopologyCounts,
-    affinity: TopologyCounts,
-    anti_affinity: TopologyCounts,
+    existing_anti_affinity: Arc<SlotTotals>,
+    affinity: Arc<SlotTotals>,
+    anti_affinity: Arc<SlotTotals>,
     required_affinity: Arc<Vec<AffinityTerm>>,
     required_anti_affinity: Arc<Vec<AffinityTerm>>,
     namespace_labels: Arc<BTreeMap<String, String>>,
@@ -122,48 +122,32 @@ impl PreFilterState {
         node: &NodeInfo,
         delta: i64,
     ) {
-        let labels = node.labels();
         for term in &existing.required_anti_affinity_terms {
             if term.matches_pod(incoming, &self.namespace_labels) {
-                if let Some(value) = labels.get(&term.topology_key) {
-                    self.existing_anti_affinity
-                        .add(&term.topology_key, value, delta);
+                if let Some(value) = node.label(&term.topology_key) {
+                    Arc::make_mut(&mut self.existing_anti_affinity).adjust(
+                        &term.topology_key,
+                        value,
+                        delta,
+                    );
                 }
             }
         }
         if matches_all(&self.required_affinity, existing) {
             for term in self.required_affinity.iter() {
-                if let Some(value) = labels.get(&term.topology_key) {
-                    self.affinity.add(&term.topology_key, value, delta);
+                if let Some(value) = node.label(&term.topology_key) {
+                    Arc::make_mut(&mut self.affinity).adjust(&term.topology_key, value, delta);
                 }
             }
         }
         for term in self.required_anti_affinity.iter() {
             if term.matches_pod(existing, &EMPTY) {
-                if let Some(value) = labels.get(&term.topology_key) {
-                    self.anti_affinity.add(&term.topology_key, value, delta);
+                if let Some(value) = node.label(&term.topology_key) {
+                    Arc::make_mut(&mut self.anti_affinity).adjust(&term.topology_key, value, delta);
                 }
             }
         }
     }
-}
-
-/// A topology pair as one string, for [`ContributionCache`] values.
-fn pair_key(key: &str, value: &str) -> String {
-    format!("{key}\u{0}{value}")
-}
-
-/// The counts of [`pair_key`] domains, without empty ones.
-fn topology_counts(totals: &SlotTotals) -> TopologyCounts {
-    let mut counts = TopologyCounts::default();
-    for (pair, count) in totals.counts() {
-        if count != 0 {
-            if let Some((key, value)) = pair.split_once('\u{0}') {
-                counts.add(key, value, count);
-            }
-        }
-    }
-    counts
 }
 
 /// What the counting of `terms` depends on.
@@ -206,7 +190,7 @@ impl PreFilterPlugin for InterPodAffinity {
             .next()
             .is_none()
         {
-            TopologyCounts::default()
+            Arc::new(SlotTotals::default())
         } else {
             let key = format!(
                 "existing|{}|{:?}|{:?}",
@@ -215,24 +199,23 @@ impl PreFilterPlugin for InterPodAffinity {
                 namespace_labels
             );
             let totals = self.contributions.counts(&key, 1, snapshot, |node| {
-                let labels = node.labels();
                 let mut out = Vec::new();
                 for existing in node.pods_with_required_anti_affinity() {
                     for term in &existing.required_anti_affinity_terms {
                         if term.matches_pod(pod, &namespace_labels) {
-                            if let Some(value) = labels.get(&term.topology_key) {
-                                out.push((0, pair_key(&term.topology_key, value), 1));
+                            if let Some((key, value)) = node.label_shared(&term.topology_key) {
+                                out.push((0, key.clone(), value.clone(), 1));
                             }
                         }
                     }
                 }
                 out
             });
-            topology_counts(&totals[0])
+            totals[0].clone()
         };
         let required_affinity = merged(&pod.required_affinity_terms, snapshot);
         let required_anti_affinity = merged(&pod.required_anti_affinity_terms, snapshot);
-        if existing_anti_affinity.is_empty()
+        if !existing_anti_affinity.any_positive()
             && required_affinity.is_empty()
             && required_anti_affinity.is_empty()
         {
@@ -240,7 +223,10 @@ impl PreFilterPlugin for InterPodAffinity {
         }
         let (affinity, anti_affinity) =
             if required_affinity.is_empty() && required_anti_affinity.is_empty() {
-                (TopologyCounts::default(), TopologyCounts::default())
+                (
+                    Arc::new(SlotTotals::default()),
+                    Arc::new(SlotTotals::default()),
+                )
             } else {
                 let key = format!(
                     "incoming|{}|{}",
@@ -248,27 +234,26 @@ impl PreFilterPlugin for InterPodAffinity {
                     terms_key(&required_anti_affinity)
                 );
                 let totals = self.contributions.counts(&key, 2, snapshot, |node| {
-                    let labels = node.labels();
                     let mut out = Vec::new();
                     for existing in node.pods() {
                         if matches_all(&required_affinity, existing) {
                             for term in &required_affinity {
-                                if let Some(value) = labels.get(&term.topology_key) {
-                                    out.push((0, pair_key(&term.topology_key, value), 1));
+                                if let Some((key, value)) = node.label_shared(&term.topology_key) {
+                                    out.push((0, key.clone(), value.clone(), 1));
                                 }
                             }
                         }
                         for term in &required_anti_affinity {
                             if term.matches_pod(existing, &EMPTY) {
-                                if let Some(value) = labels.get(&term.topology_key) {
-                                    out.push((1, pair_key(&term.topology_key, value), 1));
+                                if let Some((key, value)) = node.label_shared(&term.topology_key) {
+                                    out.push((1, key.clone(), value.clone(), 1));
                                 }
                             }
                         }
                     }
                     out
                 });
-                (topology_counts(&totals[0]), topology_counts(&totals[1]))
+                (totals[0].clone(), totals[1].clone())
             };
         state.write(PreFilterState {
             existing_anti_affinity,
@@ -313,12 +298,11 @@ impl PreFilterPlugin for InterPodAffinity {
 }
 
 fn satisfies_pod_affinity(s: &PreFilterState, pod: &PodInfo, node: &NodeInfo) -> bool {
-    let labels = node.labels();
     let mut pods_exist = true;
     for term in s.required_affinity.iter() {
-        match labels.get(&term.topology_key) {
+        match node.label(&term.topology_key) {
             Some(value) => {
-                if s.affinity.get(&term.topology_key, value) <= 0 {
+                if s.affinity.get(&term.topology_key, value).unwrap_or(0) <= 0 {
                     pods_exist = false;
                 }
             }
@@ -327,20 +311,20 @@ fn satisfies_pod_affinity(s: &PreFilterState, pod: &PodInfo, node: &NodeInfo) ->
     }
     if !pods_exist {
         // The first pod of a group with affinity to itself may go anywhere with the labels.
-        return s.affinity.is_empty() && matches_all(&s.required_affinity, pod);
+        return !s.affinity.any_positive() && matches_all(&s.required_affinity, pod);
     }
     true
 }
 
 fn satisfies_pod_anti_affinity(s: &PreFilterState, node: &NodeInfo) -> bool {
-    if s.anti_affinity.is_empty() {
+    if !s.anti_affinity.any_positive() {
         return true;
     }
     let labels = node.labels();
     !s.required_anti_affinity.iter().any(|term| {
         labels
             .get(&term.topology_key)
-            .is_some_and(|value| s.anti_affinity.get(&term.topology_key, value) > 0)
+            .is_some_and(|value| s.anti_affinity.get(&term.topology_key, value).unwrap_or(0) > 0)
     })
 }
 
@@ -355,9 +339,7 @@ impl FilterPlugin for InterPodAffinity {
         if !satisfies_pod_anti_affinity(s, node) {
             return Status::unschedulable(REASON_ANTI_AFFINITY);
         }
-        if s.existing_anti_affinity
-            .any_positive_for_labels(node.labels())
-        {
+        if s.existing_anti_affinity.any_positive_for_node(node) {
             return Status::unschedulable(REASON_EXISTING_ANTI_AFFINITY);
         }
         Status::success()

@@ -10,66 +10,153 @@
 //! whose generation differs in the snapshot ([`Snapshot::generations`]). The result is exactly
 //! a full recount's.
 //!
-//! A contribution is a list of `(slot, topology value, count)`: the slot says which
-//! constraint or topology key it belongs to; a count of zero still makes the domain exist (a
-//! domain with no matching pods counts for the minimum of topology spreading).
+//! A contribution is a list of `(slot, topology key, topology value, count)`: the slot says
+//! which question (constraint, kind of count) it belongs to; a count of zero still makes the
+//! domain exist (a domain with no matching pods counts for the minimum of topology
+//! spreading). Totals are shared (`Arc`) with the cycle state that reads them and copied only
+//! when a preemption dry run changes them.
 
 use std::collections::HashMap;
-use std::sync::{Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard};
 
 use crate::node_info::NodeInfo;
 use crate::snapshot::Snapshot;
 
-/// One node's contribution: `(slot, topology value, count)`.
-pub type Contribution = Vec<(usize, String, i64)>;
+/// One node's contribution: `(slot, topology key, topology value, count)`. Keys and values are
+/// best the node's own shared label strings ([`NodeInfo::label_shared`]): lookups then compare
+/// memory the node's labels already brought into the cache.
+pub type Contribution = Vec<(usize, Arc<str>, Arc<str>, i64)>;
 
-/// Per slot and topology value: the count and how many nodes make the domain exist.
+/// A fast, non-cryptographic string hasher (the multiply-rotate hash of rustc's `FxHasher`)
+/// for the topology maps looked up once per node per pod; label values are not attacker-chosen
+/// keys of a long-lived public map, so SipHash's flood resistance buys nothing here.
+#[derive(Default, Clone, Copy)]
+pub struct TopologyHasher {
+    hash: u64,
+}
+
+const SEED: u64 = 0x51_7c_c1_b7_27_22_0a_95;
+
+impl std::hash::Hasher for TopologyHasher {
+    fn write(&mut self, bytes: &[u8]) {
+        let mut chunks = bytes.chunks_exact(8);
+        for chunk in &mut chunks {
+            let mut word = [0u8; 8];
+            word.copy_from_slice(chunk);
+            self.add(u64::from_le_bytes(word));
+        }
+        for &byte in chunks.remainder() {
+            self.add(u64::from(byte));
+        }
+    }
+
+    fn write_u8(&mut self, byte: u8) {
+        self.add(u64::from(byte));
+    }
+
+    fn write_usize(&mut self, value: usize) {
+        self.add(value as u64);
+    }
+
+    fn finish(&self) -> u64 {
+        self.hash
+    }
+}
+
+impl TopologyHasher {
+    fn add(&mut self, word: u64) {
+        self.hash = (self.hash.rotate_left(5) ^ word).wrapping_mul(SEED);
+    }
+}
+
+/// A map with [`TopologyHasher`].
+pub type FastMap<K, V> = HashMap<K, V, std::hash::BuildHasherDefault<TopologyHasher>>;
+
+/// The domains of one topology key: per value, the count and how many nodes make it exist.
+type Domains = FastMap<Arc<str>, (i64, u32)>;
+
+/// Per topology key and value: the count, and how many nodes make the domain exist.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct SlotTotals {
-    domains: HashMap<String, (i64, u32)>,
+    keys: FastMap<Arc<str>, Domains>,
 }
 
 impl SlotTotals {
-    fn add(&mut self, value: &str, count: i64) {
-        match self.domains.get_mut(value) {
-            Some(entry) => {
-                entry.0 += count;
-                entry.1 += 1;
-            }
-            None => {
-                self.domains.insert(value.to_owned(), (count, 1));
-            }
-        }
+    fn add(&mut self, key: &Arc<str>, value: &Arc<str>, count: i64) {
+        let values = self.keys.entry(key.clone()).or_default();
+        let entry = values.entry(value.clone()).or_insert((0, 0));
+        entry.0 += count;
+        entry.1 += 1;
     }
 
-    fn remove(&mut self, value: &str, count: i64) {
-        if let Some(entry) = self.domains.get_mut(value) {
+    fn remove(&mut self, key: &str, value: &str, count: i64) {
+        let Some(values) = self.keys.get_mut(key) else {
+            return;
+        };
+        if let Some(entry) = values.get_mut(value) {
             entry.0 -= count;
-            entry.1 -= 1;
-            if entry.1 == 0 {
-                self.domains.remove(value);
+            entry.1 = entry.1.saturating_sub(1);
+            if entry.1 == 0 && entry.0 == 0 {
+                values.remove(value);
+            }
+        }
+        if values.is_empty() {
+            self.keys.remove(key);
+        }
+    }
+
+    /// Changes a domain's count by `delta` without a node (a pod added or removed in a
+    /// preemption dry run); a domain left with no count and no node disappears.
+    pub fn adjust(&mut self, key: &str, value: &str, delta: i64) {
+        let values = match self.keys.get_mut(key) {
+            Some(values) => values,
+            None => self.keys.entry(Arc::from(key)).or_default(),
+        };
+        let entry = match values.get_mut(value) {
+            Some(entry) => entry,
+            None => values.entry(Arc::from(value)).or_insert((0, 0)),
+        };
+        entry.0 += delta;
+        if entry.0 == 0 && entry.1 == 0 {
+            values.remove(value);
+            if values.is_empty() {
+                self.keys.remove(key);
             }
         }
     }
 
-    /// The domains and their counts.
-    pub fn counts(&self) -> impl Iterator<Item = (&str, i64)> + '_ {
-        self.domains.iter().map(|(v, (c, _))| (v.as_str(), *c))
+    /// The count of a domain, `None` when it does not exist.
+    pub fn get(&self, key: &str, value: &str) -> Option<i64> {
+        self.keys.get(key)?.get(value).map(|(c, _)| *c)
     }
 
-    /// The count of a domain, `None` when no node makes it exist.
-    pub fn get(&self, value: &str) -> Option<i64> {
-        self.domains.get(value).map(|(c, _)| *c)
+    /// The domains of a topology key and their counts.
+    pub fn domains<'a>(&'a self, key: &str) -> impl Iterator<Item = (&'a str, i64)> + 'a {
+        self.keys
+            .get(key)
+            .into_iter()
+            .flat_map(|values| values.iter().map(|(v, (c, _))| (&**v, *c)))
     }
 
-    /// How many domains exist.
-    pub fn len(&self) -> usize {
-        self.domains.len()
+    /// How many domains a topology key has.
+    pub fn domain_count(&self, key: &str) -> usize {
+        self.keys.get(key).map_or(0, FastMap::len)
     }
 
-    /// Whether no domain exists.
-    pub fn is_empty(&self) -> bool {
-        self.domains.is_empty()
+    /// Whether some domain has a positive count.
+    pub fn any_positive(&self) -> bool {
+        self.keys
+            .values()
+            .any(|values| values.values().any(|(c, _)| *c > 0))
+    }
+
+    /// Whether one of the node's labels names a domain with a positive count.
+    pub fn any_positive_for_node(&self, node: &NodeInfo) -> bool {
+        self.keys.iter().any(|(key, values)| {
+            node.label(key)
+                .and_then(|v| values.get(v))
+                .is_some_and(|(c, _)| *c > 0)
+        })
     }
 }
 
@@ -77,7 +164,7 @@ struct Entry {
     key: String,
     generations: Vec<u64>,
     contributions: Vec<Contribution>,
-    totals: Vec<SlotTotals>,
+    totals: Vec<Arc<SlotTotals>>,
     last_used: u64,
 }
 
@@ -117,7 +204,7 @@ impl ContributionCache {
         slots: usize,
         snapshot: &Snapshot,
         contribute: impl Fn(&NodeInfo) -> Contribution,
-    ) -> Vec<SlotTotals> {
+    ) -> Vec<Arc<SlotTotals>> {
         let mut guard = self.lock();
         let (entries, clock) = &mut *guard;
         *clock += 1;
@@ -139,7 +226,7 @@ impl ContributionCache {
                     key: key.to_owned(),
                     generations: Vec::new(),
                     contributions: Vec::new(),
-                    totals: vec![SlotTotals::default(); slots],
+                    totals: (0..slots).map(|_| Arc::new(SlotTotals::default())).collect(),
                     last_used: now,
                 });
                 entries.len() - 1
@@ -153,8 +240,8 @@ impl ContributionCache {
         while entry.generations.len() > generations.len() {
             entry.generations.pop();
             if let Some(old) = entry.contributions.pop() {
-                for (slot, value, count) in &old {
-                    entry.totals[*slot].remove(value, *count);
+                for (slot, key, value, count) in &old {
+                    Arc::make_mut(&mut entry.totals[*slot]).remove(key, value, *count);
                 }
             }
         }
@@ -163,13 +250,13 @@ impl ContributionCache {
                 continue;
             }
             let fresh = contribute(&nodes[i]);
-            for (slot, value, count) in &fresh {
-                entry.totals[*slot].add(value, *count);
+            for (slot, key, value, count) in &fresh {
+                Arc::make_mut(&mut entry.totals[*slot]).add(key, value, *count);
             }
             if i < entry.generations.len() {
                 let old = std::mem::replace(&mut entry.contributions[i], fresh);
-                for (slot, value, count) in &old {
-                    entry.totals[*slot].remove(value, *count);
+                for (slot, key, value, count) in &old {
+                    Arc::make_mut(&mut entry.totals[*slot]).remove(key, value, *count);
                 }
                 entry.generations[i] = *generation;
             } else {
@@ -191,8 +278,8 @@ mod tests {
     use std::sync::atomic::{AtomicUsize, Ordering};
 
     fn count_pods(node: &NodeInfo) -> Contribution {
-        let zone = node.labels().get("zone").cloned().unwrap_or_default();
-        vec![(0, zone, node.pods().len() as i64)]
+        let zone: Arc<str> = Arc::from(node.label("zone").unwrap_or_default());
+        vec![(0, Arc::from("zone"), zone, node.pods().len() as i64)]
     }
 
     #[test]
@@ -216,7 +303,7 @@ mod tests {
         let contributions = ContributionCache::new(2);
         let totals = contributions.counts("k", 1, &snapshot, counting);
         assert_eq!(
-            (totals[0].get("z1"), totals[0].get("z2")),
+            (totals[0].get("zone", "z1"), totals[0].get("zone", "z2")),
             (Some(0), Some(0))
         );
         assert_eq!(counted.load(Ordering::Relaxed), 3);
@@ -227,7 +314,7 @@ mod tests {
         cache.add_pod(Arc::new(info)).expect("add");
         cache.update_snapshot(&mut snapshot);
         let totals = contributions.counts("k", 1, &snapshot, counting);
-        assert_eq!(totals[0].get("z1"), Some(1));
+        assert_eq!(totals[0].get("zone", "z1"), Some(1));
         assert_eq!(
             counted.load(Ordering::Relaxed),
             4,
@@ -237,7 +324,7 @@ mod tests {
         cache.update_snapshot(&mut snapshot);
         let totals = contributions.counts("k", 1, &snapshot, counting);
         assert_eq!(
-            totals[0].get("z2"),
+            totals[0].get("zone", "z2"),
             None,
             "the zone of a removed node is gone"
         );

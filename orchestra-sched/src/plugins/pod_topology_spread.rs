@@ -32,7 +32,7 @@ use crate::framework::{
     PreScorePlugin, ScorePlugin, Status,
 };
 use crate::node_info::NodeInfo;
-use crate::plugins::node_contributions::{Contribution, ContributionCache};
+use crate::plugins::node_contributions::{Contribution, ContributionCache, SlotTotals};
 use crate::pod_info::PodInfo;
 use crate::snapshot::Snapshot;
 use crate::taints::{find_untolerated, is_do_not_schedule};
@@ -98,18 +98,25 @@ impl std::fmt::Debug for PodTopologySpread {
 struct PreFilterState {
     constraints: Arc<Vec<Constraint>>,
     /// Per constraint: matching pods per topology value.
-    counts: Vec<HashMap<String, i64>>,
+    counts: Vec<Arc<SlotTotals>>,
     /// Per constraint: the smallest count.
     min: Vec<i64>,
 }
 
 impl PreFilterState {
     fn recompute_min(&mut self, i: usize) {
-        self.min[i] = self.counts[i].values().copied().min().unwrap_or(0);
+        let key = &self.constraints[i].topology_key;
+        self.min[i] = self.counts[i]
+            .domains(key)
+            .map(|(_, c)| c)
+            .min()
+            .unwrap_or(0);
     }
 
     fn min_match(&self, i: usize) -> i64 {
-        if self.counts[i].len() < self.constraints[i].min_domains {
+        if self.counts[i].domain_count(&self.constraints[i].topology_key)
+            < self.constraints[i].min_domains
+        {
             0
         } else {
             self.min[i]
@@ -134,10 +141,10 @@ fn count_matching(node: &NodeInfo, selector: &LabelSelector, namespace: &str) ->
         .count() as i64
 }
 
-fn has_all_keys(labels: &BTreeMap<String, String>, constraints: &[Constraint]) -> bool {
+fn has_all_keys(node: &NodeInfo, constraints: &[Constraint]) -> bool {
     constraints
         .iter()
-        .all(|c| labels.contains_key(&c.topology_key))
+        .all(|c| node.label(&c.topology_key).is_some())
 }
 
 /// What a node contributes to the counts of `constraints` for `pod`: per constraint whose
@@ -149,8 +156,7 @@ fn contribution(
     require_all_keys: bool,
     skip_hostname: bool,
 ) -> Contribution {
-    let labels = node.labels();
-    if require_all_keys && !has_all_keys(labels, constraints) {
+    if require_all_keys && !has_all_keys(node, constraints) {
         return Vec::new();
     }
     let mut out = Vec::new();
@@ -161,11 +167,12 @@ fn contribution(
         if !c.includes_node(pod, node) {
             continue;
         }
-        let Some(value) = labels.get(&c.topology_key) else {
+        let Some((key, value)) = node.label_shared(&c.topology_key) else {
             continue;
         };
         out.push((
             i,
+            key.clone(),
             value.clone(),
             count_matching(node, &c.selector, pod.namespace()),
         ));
@@ -392,14 +399,10 @@ impl PreFilterPlugin for PodTopologySpread {
             .counts(&key, constraints.len(), snapshot, |node| {
                 contribution(node, pod, &constraints, true, false)
             });
-        let counts: Vec<HashMap<String, i64>> = totals
-            .iter()
-            .map(|t| t.counts().map(|(v, c)| (v.to_owned(), c)).collect())
-            .collect();
         let mut s = PreFilterState {
             min: vec![0; constraints.len()],
             constraints: Arc::new(constraints),
-            counts,
+            counts: totals,
         };
         for i in 0..s.constraints.len() {
             s.recompute_min(i);
@@ -445,7 +448,7 @@ fn update_with_pod(
     let Some(s) = state.get_mut::<PreFilterState>() else {
         return;
     };
-    if updated.namespace() != pod.namespace() || !has_all_keys(node.labels(), &s.constraints) {
+    if updated.namespace() != pod.namespace() || !has_all_keys(node, &s.constraints) {
         return;
     }
     let constraints = s.constraints.clone();
@@ -453,10 +456,10 @@ fn update_with_pod(
         if !c.selector.matches(updated.labels()) || !c.includes_node(pod, node) {
             continue;
         }
-        let Some(value) = node.labels().get(&c.topology_key) else {
+        let Some(value) = node.label(&c.topology_key) else {
             continue;
         };
-        *s.counts[i].entry(value.clone()).or_insert(0) += delta;
+        Arc::make_mut(&mut s.counts[i]).adjust(&c.topology_key, value, delta);
         s.recompute_min(i);
     }
 }
@@ -466,13 +469,12 @@ impl FilterPlugin for PodTopologySpread {
         let Some(s) = state.read::<PreFilterState>() else {
             return Status::error("PodTopologySpread PreFilter state missing");
         };
-        let labels = node.labels();
         for (i, c) in s.constraints.iter().enumerate() {
-            let Some(value) = labels.get(&c.topology_key) else {
+            let Some(value) = node.label(&c.topology_key) else {
                 return Status::unresolvable(REASON_NODE_LABEL_NOT_MATCH);
             };
             let self_match = i64::from(c.selector.matches(pod.labels()));
-            let matching = s.counts[i].get(value).copied().unwrap_or(0);
+            let matching = s.counts[i].get(&c.topology_key, value).unwrap_or(0);
             if matching + self_match - s.min_match(i) > c.max_skew {
                 return Status::unschedulable(REASON_CONSTRAINTS_NOT_MATCH);
             }
@@ -513,8 +515,7 @@ impl PreScorePlugin for PodTopologySpread {
         let mut ignored = HashSet::new();
         let mut known: Vec<HashMap<String, i64>> = vec![HashMap::new(); constraints.len()];
         for node in nodes {
-            let labels = node.labels();
-            if require_all && !has_all_keys(labels, &constraints) {
+            if require_all && !has_all_keys(node, &constraints) {
                 ignored.insert(node.name().to_owned());
                 continue;
             }
@@ -522,7 +523,7 @@ impl PreScorePlugin for PodTopologySpread {
                 if c.topology_key == HOSTNAME {
                     continue;
                 }
-                let value = labels.get(&c.topology_key).cloned().unwrap_or_default();
+                let value = node.label(&c.topology_key).unwrap_or_default().to_owned();
                 known[i].entry(value).or_insert(0);
             }
         }
@@ -544,9 +545,9 @@ impl PreScorePlugin for PodTopologySpread {
             .counts(&key, constraints.len(), snapshot, |node| {
                 contribution(node, pod, &constraints, require_all, true)
             });
-        for (into, total) in known.iter_mut().zip(&totals) {
+        for ((into, total), c) in known.iter_mut().zip(&totals).zip(&constraints) {
             for (value, count) in into.iter_mut() {
-                *count = total.get(value).unwrap_or(0);
+                *count = total.get(&c.topology_key, value).unwrap_or(0);
             }
         }
         state.write(PreScoreState {
@@ -572,10 +573,9 @@ impl ScorePlugin for PodTopologySpread {
         if s.ignored_nodes.contains(node.name()) {
             return Ok(0);
         }
-        let labels = node.labels();
         let mut score = 0.0;
         for (i, c) in s.constraints.iter().enumerate() {
-            let Some(value) = labels.get(&c.topology_key) else {
+            let Some(value) = node.label(&c.topology_key) else {
                 continue;
             };
             let count = if c.topology_key == HOSTNAME {

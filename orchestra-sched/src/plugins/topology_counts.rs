@@ -1,12 +1,14 @@
 //! `TopologyCounts`: a number per topology pair (label key, label value), for the affinity and
 //! spreading plugins. Nested maps so that lookups by `&str` need no allocation.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
+
+use crate::plugins::node_contributions::FastMap;
 
 /// Counts per (topology key, topology value).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct TopologyCounts {
-    counts: HashMap<String, HashMap<String, i64>>,
+    counts: FastMap<String, FastMap<String, i64>>,
 }
 
 impl TopologyCounts {
