@@ -6,7 +6,7 @@
 //! reads it to find the nodes where evicting pods could help (those rejected as
 //! `Unschedulable`), and the failure message counts its reasons.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 
 use crate::framework::status::{Code, Status};
 use crate::node_info::NodeInfo;
@@ -109,19 +109,19 @@ impl NodeToStatus {
     /// How many nodes gave each reason, absent ones counted with the absent status's reasons
     /// (`num_all_nodes` is how many nodes there are in all).
     pub fn reason_histogram(&self, num_all_nodes: usize) -> BTreeMap<String, usize> {
-        let mut histogram: BTreeMap<String, usize> = BTreeMap::new();
+        let mut counts: HashMap<&str, usize> = HashMap::new();
         for (_, status) in &self.entries {
             for reason in status.reasons() {
-                *histogram.entry(reason.to_string()).or_default() += 1;
+                *counts.entry(reason).or_default() += 1;
             }
         }
         let absent = num_all_nodes.saturating_sub(self.entries.len());
         if absent > 0 {
             for reason in self.absent.reasons() {
-                *histogram.entry(reason.to_string()).or_default() += absent;
+                *counts.entry(reason).or_default() += absent;
             }
         }
-        histogram
+        counts.into_iter().map(|(r, n)| (r.to_owned(), n)).collect()
     }
 
     /// How many nodes each plugin rejected and for which reason: `(plugin, reason) → nodes`.
@@ -129,24 +129,23 @@ impl NodeToStatus {
         &self,
         num_all_nodes: usize,
     ) -> BTreeMap<(String, String), usize> {
-        let mut histogram: BTreeMap<(String, String), usize> = BTreeMap::new();
+        let mut counts: HashMap<(&str, &str), usize> = HashMap::new();
         for (_, status) in &self.entries {
-            let plugin = status.plugin().unwrap_or("").to_owned();
+            let plugin = status.plugin().unwrap_or("");
             for reason in status.reasons() {
-                *histogram
-                    .entry((plugin.clone(), reason.to_string()))
-                    .or_default() += 1;
+                *counts.entry((plugin, reason)).or_default() += 1;
             }
         }
         let absent = num_all_nodes.saturating_sub(self.entries.len());
         if absent > 0 {
-            let plugin = self.absent.plugin().unwrap_or("").to_owned();
+            let plugin = self.absent.plugin().unwrap_or("");
             for reason in self.absent.reasons() {
-                *histogram
-                    .entry((plugin.clone(), reason.to_string()))
-                    .or_default() += absent;
+                *counts.entry((plugin, reason)).or_default() += absent;
             }
         }
-        histogram
+        counts
+            .into_iter()
+            .map(|((p, r), n)| ((p.to_owned(), r.to_owned()), n))
+            .collect()
     }
 }

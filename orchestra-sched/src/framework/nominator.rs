@@ -44,6 +44,28 @@ impl Nominator {
         }
     }
 
+    /// The nominated pods of at least `priority`, other than `uid`, by node: what Filter must
+    /// count in for a pod of that priority.
+    pub fn pods_of_priority_at_least(
+        &self,
+        priority: i32,
+        uid: &str,
+    ) -> HashMap<String, Vec<Arc<PodInfo>>> {
+        let inner = self.inner.read().unwrap_or_else(|p| p.into_inner());
+        let mut out: HashMap<String, Vec<Arc<PodInfo>>> = HashMap::new();
+        for (node, pods) in &inner.by_node {
+            let relevant: Vec<Arc<PodInfo>> = pods
+                .iter()
+                .filter(|p| p.priority >= priority && p.uid() != uid)
+                .cloned()
+                .collect();
+            if !relevant.is_empty() {
+                out.insert(node.clone(), relevant);
+            }
+        }
+        out
+    }
+
     /// The pods nominated to `node`.
     pub fn pods_for_node(&self, node: &str) -> Vec<Arc<PodInfo>> {
         let inner = self.inner.read().unwrap_or_else(|p| p.into_inner());

@@ -638,18 +638,31 @@ impl Framework {
         pod: &PodInfo,
         node: &NodeInfo,
     ) -> Status {
-        let nominator = self.handle.nominator();
-        let nominated: Vec<Arc<PodInfo>> = nominator
+        let nominated: Vec<Arc<PodInfo>> = self
+            .handle
+            .nominator()
             .pods_for_node(node.name())
             .into_iter()
             .filter(|p| p.priority >= pod.priority && p.uid() != pod.uid())
             .collect();
+        self.run_filter_with_these_nominated(state, pod, node, &nominated)
+    }
+
+    /// Filter with `nominated` (pods of at least the pod's priority nominated to the node)
+    /// counted in, then without them if that passes.
+    fn run_filter_with_these_nominated(
+        &self,
+        state: &CycleState,
+        pod: &PodInfo,
+        node: &NodeInfo,
+        nominated: &[Arc<PodInfo>],
+    ) -> Status {
         if nominated.is_empty() {
             return self.run_filter(state, pod, node);
         }
         let mut node_with = node.clone();
         let mut state_with = state.clone();
-        for added in &nominated {
+        for added in nominated {
             node_with.add_pod(added.clone());
             let status = self.run_pre_filter_add_pod(&mut state_with, pod, added, &node_with);
             if !status.is_success() {
@@ -670,14 +683,17 @@ impl Framework {
         pod: &PodInfo,
         nodes: &[&NodeInfo],
     ) -> Vec<Status> {
-        let nominated = !self.handle.nominator().is_empty();
+        let nominated = if self.handle.nominator().is_empty() {
+            std::collections::HashMap::new()
+        } else {
+            self.handle
+                .nominator()
+                .pods_of_priority_at_least(pod.priority, pod.uid())
+        };
         let active = self.active_filters(state);
-        let run = |n: &&NodeInfo| {
-            if nominated {
-                self.run_filter_with_nominated_pods(state, pod, n)
-            } else {
-                Self::run_active_filters(&active, state, pod, n)
-            }
+        let run = |n: &&NodeInfo| match nominated.get(n.name()) {
+            Some(pods) => self.run_filter_with_these_nominated(state, pod, n, pods),
+            None => Self::run_active_filters(&active, state, pod, n),
         };
         if nodes.len() < PARALLEL_THRESHOLD || self.handle.parallelism() == 1 {
             return nodes.iter().map(run).collect();

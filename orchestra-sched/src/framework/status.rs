@@ -49,11 +49,37 @@ impl Code {
 /// A reason: a static string or an owned one.
 pub type Reason = Cow<'static, str>;
 
+/// A status's reasons: most statuses have none or one, which need no allocation.
+#[derive(Clone, PartialEq, Eq)]
+enum Reasons {
+    None,
+    One(Reason),
+    Many(Vec<Reason>),
+}
+
+impl Reasons {
+    fn from_vec(mut reasons: Vec<Reason>) -> Reasons {
+        match reasons.len() {
+            0 => Reasons::None,
+            1 => Reasons::One(reasons.remove(0)),
+            _ => Reasons::Many(reasons),
+        }
+    }
+
+    fn as_slice(&self) -> &[Reason] {
+        match self {
+            Reasons::None => &[],
+            Reasons::One(reason) => std::slice::from_ref(reason),
+            Reasons::Many(reasons) => reasons,
+        }
+    }
+}
+
 /// A plugin's answer: a code, reasons, and which plugin said it. See the module docs.
 #[derive(Clone, PartialEq, Eq)]
 pub struct Status {
     code: Code,
-    reasons: Vec<Reason>,
+    reasons: Reasons,
     plugin: Option<Arc<str>>,
 }
 
@@ -62,7 +88,7 @@ impl Status {
     pub const fn success() -> Status {
         Status {
             code: Code::Success,
-            reasons: Vec::new(),
+            reasons: Reasons::None,
             plugin: None,
         }
     }
@@ -71,7 +97,7 @@ impl Status {
     pub fn new(code: Code, reason: impl Into<Reason>) -> Status {
         Status {
             code,
-            reasons: vec![reason.into()],
+            reasons: Reasons::One(reason.into()),
             plugin: None,
         }
     }
@@ -80,7 +106,7 @@ impl Status {
     pub fn with_reasons(code: Code, reasons: Vec<Reason>) -> Status {
         Status {
             code,
-            reasons,
+            reasons: Reasons::from_vec(reasons),
             plugin: None,
         }
     }
@@ -89,7 +115,7 @@ impl Status {
     pub const fn code_only(code: Code) -> Status {
         Status {
             code,
-            reasons: Vec::new(),
+            reasons: Reasons::None,
             plugin: None,
         }
     }
@@ -127,7 +153,7 @@ impl Status {
 
     /// The reasons.
     pub fn reasons(&self) -> &[Reason] {
-        &self.reasons
+        self.reasons.as_slice()
     }
 
     /// The plugin that answered, when recorded.
@@ -161,7 +187,7 @@ impl Status {
 
     /// The reasons joined with ", " (Kubernetes' `Status.Message`).
     pub fn message(&self) -> String {
-        self.reasons.join(", ")
+        self.reasons.as_slice().join(", ")
     }
 }
 
@@ -177,7 +203,7 @@ impl fmt::Debug for Status {
         if let Some(plugin) = &self.plugin {
             write!(f, " from {plugin}")?;
         }
-        if !self.reasons.is_empty() {
+        if !self.reasons().is_empty() {
             write!(f, ": {}", self.message())?;
         }
         Ok(())
@@ -186,7 +212,7 @@ impl fmt::Debug for Status {
 
 impl fmt::Display for Status {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        if self.reasons.is_empty() {
+        if self.reasons().is_empty() {
             f.write_str(self.code.as_str())
         } else {
             f.write_str(&self.message())

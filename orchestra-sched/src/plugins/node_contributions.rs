@@ -226,7 +226,9 @@ impl ContributionCache {
                     key: key.to_owned(),
                     generations: Vec::new(),
                     contributions: Vec::new(),
-                    totals: (0..slots).map(|_| Arc::new(SlotTotals::default())).collect(),
+                    totals: (0..slots)
+                        .map(|_| Arc::new(SlotTotals::default()))
+                        .collect(),
                     last_used: now,
                 });
                 entries.len() - 1

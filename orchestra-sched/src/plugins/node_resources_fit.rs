@@ -157,6 +157,51 @@ impl NodeResourcesFit {
         self.ignored_resources.contains(name) || self.ignored_resource_groups.contains(group)
     }
 
+    /// The Filter reasons of [`NodeResourcesFit::insufficient_resources`], without building
+    /// the details.
+    fn insufficient_reasons(&self, request: &Resource, node: &NodeInfo) -> Vec<Cow<'static, str>> {
+        let mut reasons = Vec::new();
+        if node.pods().len() as i64 + 1 > node.allocatable.allowed_pod_number {
+            reasons.push(Cow::Borrowed("Too many pods"));
+        }
+        if request.is_empty_request() {
+            return reasons;
+        }
+        let short = |want: i64, used: i64, cap: i64| want > 0 && want > cap - used;
+        if short(
+            request.milli_cpu,
+            node.requested.milli_cpu,
+            node.allocatable.milli_cpu,
+        ) {
+            reasons.push(Cow::Borrowed("Insufficient cpu"));
+        }
+        if short(
+            request.memory,
+            node.requested.memory,
+            node.allocatable.memory,
+        ) {
+            reasons.push(Cow::Borrowed("Insufficient memory"));
+        }
+        if short(
+            request.ephemeral_storage,
+            node.requested.ephemeral_storage,
+            node.allocatable.ephemeral_storage,
+        ) {
+            reasons.push(Cow::Borrowed("Insufficient ephemeral-storage"));
+        }
+        for (name, want) in request.scalar.iter() {
+            if want == 0 || self.is_ignored(name.as_str()) {
+                continue;
+            }
+            let used = node.requested.scalar.get(name.as_str());
+            let cap = node.allocatable.scalar.get(name.as_str());
+            if want > cap - used {
+                reasons.push(Cow::Owned(format!("Insufficient {name}")));
+            }
+        }
+        reasons
+    }
+
     /// The resources `node` lacks for `request` (Kubernetes' `fitsRequest`).
     pub fn insufficient_resources(
         &self,
@@ -250,14 +295,11 @@ impl FilterPlugin for NodeResourcesFit {
         {
             return Status::success();
         }
-        let insufficient = self.insufficient_resources(request, node);
-        if insufficient.is_empty() {
+        let reasons = self.insufficient_reasons(request, node);
+        if reasons.is_empty() {
             return Status::success();
         }
-        Status::with_reasons(
-            Code::Unschedulable,
-            insufficient.into_iter().map(|r| r.reason).collect(),
-        )
+        Status::with_reasons(Code::Unschedulable, reasons)
     }
 }
 
