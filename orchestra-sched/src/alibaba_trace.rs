@@ -183,3 +183,75 @@ pub fn load(
     let tasks = read_tasks(&dir.join(pod_list))?;
     Ok((nodes, tasks))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::resources::pod_requests;
+
+    #[test]
+    fn tasks_become_pods_with_gpu_requests_and_model_affinity() {
+        let shared = Task {
+            name: "t1".into(),
+            cpu_milli: 6000,
+            memory_mib: 12288,
+            num_gpu: 1,
+            gpu_milli: 460,
+            gpu_models: vec!["T4".into(), "P100".into()],
+        };
+        let pod = task_pod(&shared);
+        let r = pod_requests(&pod).requests;
+        assert_eq!((r.milli_cpu, r.memory), (6000, 12288 << 20));
+        assert_eq!((r.scalar.get(GPU), r.scalar.get(GPU_MILLI)), (0, 460));
+        let terms = pod
+            .spec
+            .as_ref()
+            .and_then(|s| s.affinity.as_ref())
+            .and_then(|a| a.node_affinity.as_ref())
+            .and_then(|n| {
+                n.required_during_scheduling_ignored_during_execution
+                    .as_ref()
+            })
+            .map(|s| s.node_selector_terms.len());
+        assert_eq!(terms, Some(1));
+        let whole = Task {
+            num_gpu: 2,
+            gpu_milli: 1000,
+            gpu_models: Vec::new(),
+            ..shared
+        };
+        let r = pod_requests(&task_pod(&whole)).requests;
+        assert_eq!((r.scalar.get(GPU), r.scalar.get(GPU_MILLI)), (2, 2000));
+        assert_eq!(whole.total_gpu_milli(), 2000);
+    }
+
+    #[test]
+    fn csv_files_are_read_and_bad_lines_named() {
+        let dir = std::env::temp_dir().join(format!("openb-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("dir");
+        std::fs::write(
+            dir.join("openb_node_list_gpu_node.csv"),
+            "sn,cpu_milli,memory_mib,gpu,model\nopenb-node-0000,64000,262144,2,P100\n",
+        )
+        .expect("write");
+        std::fs::write(
+            dir.join("pods.csv"),
+            "name,cpu_milli,memory_mib,num_gpu,gpu_milli\np0,1000,1024,1,500\np1,x,1,0,0\n",
+        )
+        .expect("write");
+        let nodes = read_nodes(&dir.join("openb_node_list_gpu_node.csv")).expect("nodes");
+        assert_eq!(nodes.len(), 1);
+        let labels = nodes[0].metadata.labels.as_ref().expect("labels");
+        assert_eq!(
+            labels.get(GPU_MODEL_LABEL).map(String::as_str),
+            Some("P100")
+        );
+        let err = load(&dir, "pods.csv", false).unwrap_err();
+        assert!(
+            err.to_string()
+                .ends_with("pods.csv:3: column 2 is not an integer"),
+            "{err}"
+        );
+        std::fs::remove_dir_all(&dir).expect("cleanup");
+    }
+}
