@@ -228,7 +228,16 @@ impl Scheduling {
         let mut processed = 0;
         let mut batch: Vec<&NodeInfo> = Vec::with_capacity(wanted.max(16));
         'waves: while examined < total && feasible.len() < wanted {
-            let wave = (wanted - feasible.len()).max(16).min(total - examined);
+            // Size the wave by the share of feasible nodes seen so far: when few nodes fit,
+            // larger waves keep the count of waves low (and let Filter run in parallel).
+            let needed = wanted - feasible.len();
+            let estimate = match (examined, feasible.len()) {
+                (0, _) => needed,
+                // Nothing fit yet: look at twice as many nodes as so far.
+                (_, 0) => examined.saturating_mul(2),
+                (_, found) => needed.saturating_mul(examined) / found,
+            };
+            let wave = estimate.max(needed).max(16).min(total - examined);
             batch.clear();
             batch.extend(
                 (examined..examined + wave).map(|i| &nodes[candidates[(start + i) % total]]),

@@ -5,10 +5,9 @@
 //! Insufficient cpu, …"). The codes are Kubernetes': `Unschedulable` means preemption might
 //! help, `UnschedulableAndUnresolvable` means it cannot, `Skip` tells the framework not to call
 //! the plugin's Filter (or Score) for this pod, `Wait` (from Permit) parks the pod, `Error`
-//! is a failure of the plugin itself. Reasons are `Cow<'static, str>`, so the common fixed
-//! reasons cost no allocation on the hot path.
+//! is a failure of the plugin itself. A [`Reason`] is a static string or a shared one, so
+//! rejecting thousands of nodes allocates nothing for the reasons.
 
-use std::borrow::Cow;
 use std::fmt;
 use std::sync::Arc;
 
@@ -46,8 +45,101 @@ impl Code {
     }
 }
 
-/// A reason: a static string or an owned one.
-pub type Reason = Cow<'static, str>;
+/// A reason: a static string, or a shared one that clones without allocating (a plugin can
+/// build `Insufficient example.com/foo` once per pod and hand it to every node's status).
+#[derive(Clone)]
+pub struct Reason(ReasonText);
+
+#[derive(Clone)]
+enum ReasonText {
+    Static(&'static str),
+    Shared(Arc<str>),
+}
+
+impl Reason {
+    /// The reason's text.
+    pub fn as_str(&self) -> &str {
+        match &self.0 {
+            ReasonText::Static(text) => text,
+            ReasonText::Shared(text) => text,
+        }
+    }
+}
+
+impl std::ops::Deref for Reason {
+    type Target = str;
+    fn deref(&self) -> &str {
+        self.as_str()
+    }
+}
+
+impl std::borrow::Borrow<str> for Reason {
+    fn borrow(&self) -> &str {
+        self.as_str()
+    }
+}
+
+impl AsRef<str> for Reason {
+    fn as_ref(&self) -> &str {
+        self.as_str()
+    }
+}
+
+impl PartialEq for Reason {
+    fn eq(&self, other: &Reason) -> bool {
+        self.as_str() == other.as_str()
+    }
+}
+
+impl Eq for Reason {}
+
+impl PartialEq<str> for Reason {
+    fn eq(&self, other: &str) -> bool {
+        self.as_str() == other
+    }
+}
+
+impl PartialEq<&str> for Reason {
+    fn eq(&self, other: &&str) -> bool {
+        self.as_str() == *other
+    }
+}
+
+impl std::hash::Hash for Reason {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        self.as_str().hash(state);
+    }
+}
+
+impl fmt::Display for Reason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl fmt::Debug for Reason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Debug::fmt(self.as_str(), f)
+    }
+}
+
+impl From<&'static str> for Reason {
+    fn from(text: &'static str) -> Reason {
+        Reason(ReasonText::Static(text))
+    }
+}
+
+impl From<String> for Reason {
+    fn from(text: String) -> Reason {
+        Reason(ReasonText::Shared(Arc::from(text)))
+    }
+}
+
+impl From<Arc<str>> for Reason {
+    fn from(text: Arc<str>) -> Reason {
+        Reason(ReasonText::Shared(text))
+    }
+}
 
 /// A status's reasons: most statuses have none or one, which need no allocation.
 #[derive(Clone, PartialEq, Eq)]

@@ -8,7 +8,6 @@
 //! checked against the node's pod count. Extended resources listed in `ignoredResources`, or
 //! whose group is in `ignoredResourceGroups`, are not checked.
 
-use std::borrow::Cow;
 use std::collections::BTreeSet;
 use std::sync::Arc;
 
@@ -21,7 +20,7 @@ use crate::config::args::{
 use crate::framework::{
     ActionType, ClusterEventWithHint, Code, CycleState, EnqueueExtensions, EventObject,
     EventResource, FilterPlugin, Handle, Plugin, PluginInstance, PreScorePlugin, QueueingHint,
-    ScorePlugin, Status,
+    Reason, ScorePlugin, Status,
 };
 use crate::node_info::NodeInfo;
 use crate::plugins::resource_allocation::{ResourceAllocationScorer, Strategy};
@@ -35,6 +34,8 @@ pub const NAME: &str = "NodeResourcesFit";
 /// Checks and scores resources.
 #[derive(Debug)]
 pub struct NodeResourcesFit {
+    /// `Insufficient <resource>` of extended resources, built once per resource name.
+    scalar_reasons: std::sync::RwLock<std::collections::HashMap<String, Reason>>,
     ignored_resources: BTreeSet<String>,
     ignored_resource_groups: BTreeSet<String>,
     scorer: ResourceAllocationScorer,
@@ -49,7 +50,7 @@ pub struct InsufficientResource {
     /// The resource.
     pub resource: String,
     /// The Filter reason.
-    pub reason: Cow<'static, str>,
+    pub reason: Reason,
     /// What the pod requests.
     pub requested: i64,
     /// What the node's pods already request.
@@ -140,6 +141,7 @@ impl NodeResourcesFit {
             return Err(ConfigError::fields(errors));
         }
         Ok(NodeResourcesFit {
+            scalar_reasons: Default::default(),
             ignored_resources: args.ignored_resources.into_iter().collect(),
             ignored_resource_groups: args.ignored_resource_groups.into_iter().collect(),
             scorer: ResourceAllocationScorer::new(strategy_args.resources, false, strategy),
@@ -157,12 +159,30 @@ impl NodeResourcesFit {
         self.ignored_resources.contains(name) || self.ignored_resource_groups.contains(group)
     }
 
+    /// `Insufficient <name>`, shared.
+    fn scalar_reason(&self, name: &str) -> Reason {
+        if let Some(reason) = self
+            .scalar_reasons
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(name)
+        {
+            return reason.clone();
+        }
+        let reason = Reason::from(format!("Insufficient {name}"));
+        self.scalar_reasons
+            .write()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(name.to_owned(), reason.clone());
+        reason
+    }
+
     /// The Filter reasons of [`NodeResourcesFit::insufficient_resources`], without building
     /// the details.
-    fn insufficient_reasons(&self, request: &Resource, node: &NodeInfo) -> Vec<Cow<'static, str>> {
+    fn insufficient_reasons(&self, request: &Resource, node: &NodeInfo) -> Vec<Reason> {
         let mut reasons = Vec::new();
         if node.pods().len() as i64 + 1 > node.allocatable.allowed_pod_number {
-            reasons.push(Cow::Borrowed("Too many pods"));
+            reasons.push(Reason::from("Too many pods"));
         }
         if request.is_empty_request() {
             return reasons;
@@ -173,21 +193,21 @@ impl NodeResourcesFit {
             node.requested.milli_cpu,
             node.allocatable.milli_cpu,
         ) {
-            reasons.push(Cow::Borrowed("Insufficient cpu"));
+            reasons.push(Reason::from("Insufficient cpu"));
         }
         if short(
             request.memory,
             node.requested.memory,
             node.allocatable.memory,
         ) {
-            reasons.push(Cow::Borrowed("Insufficient memory"));
+            reasons.push(Reason::from("Insufficient memory"));
         }
         if short(
             request.ephemeral_storage,
             node.requested.ephemeral_storage,
             node.allocatable.ephemeral_storage,
         ) {
-            reasons.push(Cow::Borrowed("Insufficient ephemeral-storage"));
+            reasons.push(Reason::from("Insufficient ephemeral-storage"));
         }
         for (name, want) in request.scalar.iter() {
             if want == 0 || self.is_ignored(name.as_str()) {
@@ -196,7 +216,7 @@ impl NodeResourcesFit {
             let used = node.requested.scalar.get(name.as_str());
             let cap = node.allocatable.scalar.get(name.as_str());
             if want > cap - used {
-                reasons.push(Cow::Owned(format!("Insufficient {name}")));
+                reasons.push(self.scalar_reason(name.as_str()));
             }
         }
         reasons
@@ -213,7 +233,7 @@ impl NodeResourcesFit {
         if pods + 1 > node.allocatable.allowed_pod_number {
             out.push(InsufficientResource {
                 resource: "pods".into(),
-                reason: Cow::Borrowed("Too many pods"),
+                reason: Reason::from("Too many pods"),
                 requested: 1,
                 used: pods,
                 capacity: node.allocatable.allowed_pod_number,
@@ -227,7 +247,7 @@ impl NodeResourcesFit {
                 if want > 0 && want > cap - used {
                     out.push(InsufficientResource {
                         resource: resource.into(),
-                        reason: Cow::Borrowed(reason),
+                        reason: Reason::from(reason),
                         requested: want,
                         used,
                         capacity: cap,
@@ -264,7 +284,7 @@ impl NodeResourcesFit {
             if want > cap - used {
                 out.push(InsufficientResource {
                     resource: name.as_str().to_owned(),
-                    reason: Cow::Owned(format!("Insufficient {name}")),
+                    reason: Reason::from(format!("Insufficient {name}")),
                     requested: want,
                     used,
                     capacity: cap,
