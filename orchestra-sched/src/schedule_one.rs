@@ -29,6 +29,9 @@ use crate::snapshot::Snapshot;
 
 /// Below this many nodes every node is examined.
 pub const MIN_FEASIBLE_NODES_TO_FIND: usize = 100;
+/// Filter waves at least this large are worth running on several threads.
+const PARALLEL_WAVE: usize = 1024;
+
 /// The adaptive share never goes below this percentage.
 pub const MIN_FEASIBLE_NODES_PERCENTAGE_TO_FIND: usize = 5;
 
@@ -228,16 +231,19 @@ impl Scheduling {
         let mut processed = 0;
         let mut batch: Vec<&NodeInfo> = Vec::with_capacity(wanted.max(16));
         'waves: while examined < total && feasible.len() < wanted {
-            // Size the wave by the share of feasible nodes seen so far: when few nodes fit,
-            // larger waves keep the count of waves low (and let Filter run in parallel).
+            // One thread: examine exactly as many nodes as are still needed, so no node past
+            // the last one needed is filtered. Several threads: when few nodes fit, size the
+            // wave by the share of feasible nodes seen so far, so it is large enough to split.
             let needed = wanted - feasible.len();
             let estimate = match (examined, feasible.len()) {
                 (0, _) => needed,
-                // Nothing fit yet: look at twice as many nodes as so far.
                 (_, 0) => examined.saturating_mul(2),
                 (_, found) => needed.saturating_mul(examined) / found,
             };
-            let wave = estimate.max(needed).max(16).min(total - examined);
+            let parallel = framework.handle().parallelism() > 1 && estimate >= PARALLEL_WAVE;
+            let wave = if parallel { estimate } else { needed }
+                .max(16)
+                .min(total - examined);
             batch.clear();
             batch.extend(
                 (examined..examined + wave).map(|i| &nodes[candidates[(start + i) % total]]),

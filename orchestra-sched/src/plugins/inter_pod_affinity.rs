@@ -66,6 +66,9 @@ struct PreFilterState {
     existing_anti_affinity: Arc<SlotTotals>,
     affinity: Arc<SlotTotals>,
     anti_affinity: Arc<SlotTotals>,
+    /// Whether `affinity` and `anti_affinity` have any positive count (asked per node).
+    any_affinity: bool,
+    any_anti_affinity: bool,
     required_affinity: Arc<Vec<AffinityTerm>>,
     required_anti_affinity: Arc<Vec<AffinityTerm>>,
     namespace_labels: Arc<BTreeMap<String, String>>,
@@ -147,6 +150,8 @@ impl PreFilterState {
                 }
             }
         }
+        self.any_affinity = self.affinity.any_positive();
+        self.any_anti_affinity = self.anti_affinity.any_positive();
     }
 }
 
@@ -257,6 +262,8 @@ impl PreFilterPlugin for InterPodAffinity {
             };
         state.write(PreFilterState {
             existing_anti_affinity,
+            any_affinity: affinity.any_positive(),
+            any_anti_affinity: anti_affinity.any_positive(),
             affinity,
             anti_affinity,
             required_affinity: Arc::new(required_affinity),
@@ -311,19 +318,17 @@ fn satisfies_pod_affinity(s: &PreFilterState, pod: &PodInfo, node: &NodeInfo) ->
     }
     if !pods_exist {
         // The first pod of a group with affinity to itself may go anywhere with the labels.
-        return !s.affinity.any_positive() && matches_all(&s.required_affinity, pod);
+        return !s.any_affinity && matches_all(&s.required_affinity, pod);
     }
     true
 }
 
 fn satisfies_pod_anti_affinity(s: &PreFilterState, node: &NodeInfo) -> bool {
-    if !s.anti_affinity.any_positive() {
+    if !s.any_anti_affinity {
         return true;
     }
-    let labels = node.labels();
     !s.required_anti_affinity.iter().any(|term| {
-        labels
-            .get(&term.topology_key)
+        node.label(&term.topology_key)
             .is_some_and(|value| s.anti_affinity.get(&term.topology_key, value).unwrap_or(0) > 0)
     })
 }
