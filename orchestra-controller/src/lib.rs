@@ -15,6 +15,7 @@
 //! | [`finalizer`] | clean-up before deletion: add, run on `deletionTimestamp`, remove — with optimistic concurrency |
 //! | [`events`] | core/v1 Events about objects, correlated like client-go's recorder (counts, aggregation, spam budget) |
 //! | [`leader_election`] | one active replica among many, over a `coordination.k8s.io/v1` Lease |
+//! | [`builtin`] | the controller manager's built-in controllers (ReplicaSet, Deployment, EndpointSlice, node lifecycle, namespace, garbage collector, …), written against the same public runtime |
 //! | [`manager`] | runs and supervises controllers and informers, restarts panicking tasks, serves `/healthz`, `/readyz` and `/metrics` |
 //!
 //! ```
@@ -60,6 +61,7 @@
 //! # }
 //! ```
 
+pub mod builtin;
 pub mod controller;
 pub mod events;
 pub mod finalizer;

@@ -1,0 +1,1 @@
+//! The `endpointslice` built-in controller (being written; see the module table in `builtin`).

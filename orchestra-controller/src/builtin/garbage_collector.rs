@@ -1,0 +1,1 @@
+//! The `garbage_collector` built-in controller (being written; see the module table in `builtin`).

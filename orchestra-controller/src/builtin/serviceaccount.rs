@@ -1,0 +1,1 @@
+//! The `serviceaccount` built-in controller (being written; see the module table in `builtin`).
