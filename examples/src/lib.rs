@@ -4,5 +4,6 @@
 //! component as a subcommand) and small programs showing how to embed the scheduler, write a
 //! scheduler plugin, write a controller and run a simulation.
 //!
-//! `orchestra apiserver` runs the API server today; `up`, the other components and the
-//! embedding examples arrive with the issues that build them.
+//! `orchestra apiserver`, `orchestra scheduler` and `orchestra simulate --trace DIR` (the
+//! scheduler alone over a cluster trace) run today; `up` and the other components arrive with
+//! the issues that build them.

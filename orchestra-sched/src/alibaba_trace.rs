@@ -10,10 +10,15 @@
 //! `gpu-milli` only — with required node affinity to the models of `gpu_spec` when it names
 //! any.
 
+use std::fmt;
 use std::path::Path;
+use std::time::Instant;
 
 use k8s_openapi::api::core::v1::{Node, Pod};
 use serde_json::json;
+
+use crate::config::ConfigError;
+use crate::simulate::Simulation;
 
 /// The extended resource of whole GPUs.
 pub const GPU: &str = "nvidia.com/gpu";
@@ -184,6 +189,93 @@ pub fn load(
     Ok((nodes, tasks))
 }
 
+/// Why a replay could not run.
+#[derive(Debug, thiserror::Error)]
+pub enum ReplayError {
+    /// The trace does not read.
+    #[error(transparent)]
+    Trace(#[from] TraceError),
+    /// The scheduler configuration does not build.
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+}
+
+/// What a replay placed.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ReplaySummary {
+    /// The task list replayed.
+    pub pod_list: String,
+    /// Tasks in the list.
+    pub pods: usize,
+    /// Tasks placed on a node.
+    pub placed: usize,
+    /// GPUs allocated to placed tasks (shared GPUs count by their share).
+    pub gpus_allocated: f64,
+    /// GPUs in the cluster.
+    pub gpus_total: i64,
+    /// Wall-clock seconds of the scheduling.
+    pub seconds: f64,
+}
+
+impl ReplaySummary {
+    /// The share of the cluster's GPUs allocated, 0 to 1.
+    pub fn allocation_ratio(&self) -> f64 {
+        self.gpus_allocated / self.gpus_total.max(1) as f64
+    }
+}
+
+impl fmt::Display for ReplaySummary {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "trace={} pods={} placed={} gpus_allocated={:.1} gpus_total={} allocation_ratio={:.3} seconds={:.2}",
+            self.pod_list,
+            self.pods,
+            self.placed,
+            self.gpus_allocated,
+            self.gpus_total,
+            self.allocation_ratio(),
+            self.seconds
+        )
+    }
+}
+
+/// Replays the task list `pod_list` of the trace in `dir` through `simulation`, all tasks
+/// queued at once, and sums up what was placed.
+pub fn replay(
+    dir: &Path,
+    pod_list: &str,
+    all_nodes: bool,
+    simulation: Simulation,
+) -> Result<ReplaySummary, ReplayError> {
+    let (nodes, tasks) = load(dir, pod_list, all_nodes)?;
+    let gpus_total = nodes
+        .iter()
+        .filter_map(|n| n.status.as_ref()?.allocatable.as_ref()?.get(GPU))
+        .filter_map(|q| q.0.parse::<i64>().ok())
+        .sum();
+    let pods: Vec<_> = tasks.iter().map(task_pod).collect();
+    let start = Instant::now();
+    let result = simulation.run(nodes, pods)?;
+    let seconds = start.elapsed().as_secs_f64();
+    let placed_tasks = tasks
+        .iter()
+        .zip(&result.placements)
+        .filter(|(_, placement)| placement.is_placed())
+        .map(|(task, _)| task);
+    let (placed, gpu_milli) = placed_tasks.fold((0, 0), |(n, milli), task| {
+        (n + 1, milli + task.total_gpu_milli())
+    });
+    Ok(ReplaySummary {
+        pod_list: pod_list.to_owned(),
+        pods: tasks.len(),
+        placed,
+        gpus_allocated: gpu_milli as f64 / 1000.0,
+        gpus_total,
+        seconds,
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -253,5 +345,41 @@ mod tests {
             "{err}"
         );
         std::fs::remove_dir_all(&dir).expect("cleanup");
+    }
+
+    #[test]
+    fn a_replay_counts_placed_tasks_and_their_gpus() {
+        let dir = std::env::temp_dir().join(format!("openb-replay-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("dir");
+        std::fs::write(
+            dir.join("openb_node_list_gpu_node.csv"),
+            "sn,cpu_milli,memory_mib,gpu,model\nn0,8000,16384,2,T4\nn1,8000,16384,1,V100\n",
+        )
+        .expect("write");
+        // Two whole T4s, half a GPU of any model, a V100 that no longer fits, and a task
+        // asking for a model the cluster does not have.
+        std::fs::write(
+            dir.join("pods.csv"),
+            "name,cpu_milli,memory_mib,num_gpu,gpu_milli,gpu_spec\n\
+             a,1000,1024,2,1000,T4\n\
+             b,1000,1024,1,500,\n\
+             c,1000,1024,1,1000,V100\n\
+             d,1000,1024,1,1000,A100\n",
+        )
+        .expect("write");
+        let summary = replay(&dir, "pods.csv", false, Simulation::default()).expect("replays");
+        std::fs::remove_dir_all(&dir).expect("cleanup");
+        assert_eq!(
+            (summary.pods, summary.placed, summary.gpus_total),
+            (4, 2, 3)
+        );
+        assert_eq!(summary.gpus_allocated, 2.5);
+        assert!((summary.allocation_ratio() - 2.5 / 3.0).abs() < 1e-9);
+        assert!(
+            summary
+                .to_string()
+                .starts_with("trace=pods.csv pods=4 placed=2 gpus_allocated=2.5 gpus_total=3 allocation_ratio=0.833"),
+            "{summary}"
+        );
     }
 }

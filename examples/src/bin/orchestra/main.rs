@@ -2,16 +2,25 @@
 //!
 //! ```text
 //! orchestra apiserver --data-dir DIR [--listen 127.0.0.1:6443] [--store embedded|memory|etcd=URL]
+//! orchestra scheduler --kubeconfig FILE [--scheduler-config FILE]
+//! orchestra simulate --trace DIR [--pod-list FILE] [--all-nodes] [--scheduler-config FILE]
 //! ```
+
+mod scheduler;
+mod simulate;
 
 use std::net::SocketAddr;
 use std::ops::RangeInclusive;
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::sync::Arc;
 
 use clap::{Parser, Subcommand};
+use futures::FutureExt;
+use orchestra_api::Client;
 use orchestra_apiserver::serve::termination_signal;
 use orchestra_apiserver::server::{ApiServerConfig, StoreBackend, start};
+use orchestra_client::HttpClient;
 use orchestra_store::registry::service_allocation::ServiceNetwork;
 use tracing_subscriber::EnvFilter;
 
@@ -27,6 +36,35 @@ struct Cli {
 enum Command {
     /// Serve the Kubernetes API over HTTPS in front of the store.
     Apiserver(ApiserverArgs),
+    /// Assign pods to nodes, as kube-scheduler does, over the API server.
+    Scheduler(SchedulerArgs),
+    /// Replay a cluster trace through the scheduler alone, without a control plane.
+    Simulate(simulate::SimulateArgs),
+}
+
+/// How a component that runs on its own reaches the API server.
+#[derive(Debug, clap::Args)]
+struct Connection {
+    /// The kubeconfig whose current context names the API server and credentials
+    /// (`DIR/kubeconfig` of `orchestra apiserver` or `up`).
+    #[arg(long)]
+    kubeconfig: PathBuf,
+}
+
+impl Connection {
+    fn client(&self) -> Result<Arc<dyn Client>, String> {
+        let client = HttpClient::from_kubeconfig(&self.kubeconfig)
+            .map_err(|e| format!("{}: {e}", self.kubeconfig.display()))?;
+        Ok(Arc::new(client))
+    }
+}
+
+#[derive(Debug, clap::Args)]
+struct SchedulerArgs {
+    #[command(flatten)]
+    connection: Connection,
+    #[command(flatten)]
+    scheduler: scheduler::SchedulerFlags,
 }
 
 #[derive(Debug, clap::Args)]
@@ -73,18 +111,31 @@ fn main() -> ExitCode {
         )
         .with_writer(std::io::stderr)
         .init();
-    let runtime = match tokio::runtime::Runtime::new() {
-        Ok(runtime) => runtime,
-        Err(err) => {
-            eprintln!("orchestra: cannot start the async runtime: {err}");
-            return ExitCode::FAILURE;
-        }
+    let result = match cli.command {
+        // The simulation needs no async runtime.
+        Command::Simulate(args) => simulate::run(&args),
+        command => run_component(command),
     };
-    let result = runtime.block_on(async {
-        match cli.command {
+    exit_code(result)
+}
+
+/// Runs a component of the cluster on a multi-threaded async runtime until it stops.
+fn run_component(command: Command) -> Result<(), String> {
+    let runtime = tokio::runtime::Runtime::new()
+        .map_err(|err| format!("cannot start the async runtime: {err}"))?;
+    runtime.block_on(async {
+        match command {
             Command::Apiserver(args) => apiserver(args).await,
+            Command::Scheduler(args) => {
+                let client = args.connection.client()?;
+                scheduler::run(client, &args.scheduler, termination_signal().boxed()).await
+            }
+            Command::Simulate(args) => simulate::run(&args),
         }
-    });
+    })
+}
+
+fn exit_code(result: Result<(), String>) -> ExitCode {
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(message) => {
