@@ -75,7 +75,10 @@ pub struct ReplicaSetConfig {
     pub concurrent_rc_syncs: usize,
     /// The most pods one sync creates or deletes (500).
     pub burst_replicas: usize,
-    /// Whether to run the ReplicationController controller too (yes).
+    /// Whether to run the ReplicaSet controller (`replicaset-controller`; yes).
+    pub replica_sets: bool,
+    /// Whether to run the ReplicationController controller
+    /// (`replicationcontroller-controller`; yes).
     pub replication_controllers: bool,
 }
 
@@ -85,19 +88,22 @@ impl Default for ReplicaSetConfig {
             concurrent_replica_set_syncs: 5,
             concurrent_rc_syncs: 5,
             burst_replicas: BURST_REPLICAS,
+            replica_sets: true,
             replication_controllers: true,
         }
     }
 }
 
-/// Registers the ReplicaSet controller (and, if configured, the ReplicationController
-/// controller) with `manager`.
+/// Registers the ReplicaSet and the ReplicationController controllers (those the
+/// configuration enables) with `manager`.
 pub fn add_to(manager: &Manager, config: ReplicaSetConfig) {
-    add_controller::<ReplicaSet>(
-        manager,
-        config.concurrent_replica_set_syncs,
-        config.burst_replicas,
-    );
+    if config.replica_sets {
+        add_controller::<ReplicaSet>(
+            manager,
+            config.concurrent_replica_set_syncs,
+            config.burst_replicas,
+        );
+    }
     if config.replication_controllers {
         add_controller::<ReplicationController>(
             manager,

@@ -26,12 +26,15 @@ struct Pending {
     message: String,
 }
 
+/// The publishing task's inputs, until it starts.
+type Idle = Option<(mpsc::Receiver<Pending>, Recorder)>;
+
 /// Takes Events without waiting and publishes them in the background. Cheap to clone; see
 /// the [module documentation](self).
 #[derive(Clone)]
 pub struct EventSink {
     tx: mpsc::Sender<Pending>,
-    idle: Arc<Mutex<Option<(mpsc::Receiver<Pending>, Recorder)>>>,
+    idle: Arc<Mutex<Idle>>,
 }
 
 impl std::fmt::Debug for EventSink {
