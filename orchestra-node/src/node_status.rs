@@ -223,7 +223,7 @@ pub async fn compute_status(kubelet: &Kubelet, node: &Node, now: Timestamp) -> N
         .unwrap_or(0);
     let available = config.memory.value() - i64::try_from(used_memory).unwrap_or(i64::MAX);
     let memory_pressure = available < MEMORY_EVICTION_THRESHOLD;
-    let conditions = vec![
+    let mut conditions = vec![
         if memory_pressure {
             condition(
                 &previous,
@@ -271,6 +271,15 @@ pub async fn compute_status(kubelet: &Kubelet, node: &Node, now: Timestamp) -> N
             Some(problem) => condition(&previous, "Ready", false, "KubeletNotReady", problem, now),
         },
     ];
+    // Conditions other components own (`NetworkUnavailable` from a route controller, …)
+    // stay, as a strategic merge by type would keep them.
+    const OWN: [&str; 4] = ["MemoryPressure", "DiskPressure", "PIDPressure", "Ready"];
+    conditions.extend(
+        previous
+            .iter()
+            .filter(|c| !OWN.contains(&c.type_.as_str()))
+            .cloned(),
+    );
     let mut images = kubelet
         .runtime
         .list_images(&ImageFilter::default())

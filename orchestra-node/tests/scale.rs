@@ -1,0 +1,64 @@
+//! Many simulated nodes in one process: 200 agents with 10 pods each all reach Running.
+
+mod support;
+
+use std::time::{Duration, Instant};
+
+use orchestra_node::SimRuntime;
+use support::*;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_hundred_agents_run_ten_pods_each() {
+    const NODES: usize = 200;
+    const PODS_PER_NODE: usize = 10;
+    let client = server().await;
+    let started = Instant::now();
+    let mut agents = Vec::with_capacity(NODES);
+    for n in 1..=NODES {
+        let mut config = fast_config(&format!("node-{n}"));
+        // Heartbeats at Kubernetes' pace: this test is about pods, not leases.
+        config.node_lease_renew_interval = Duration::from_secs(10);
+        config.node_status_update_frequency = Duration::from_secs(10);
+        config.sync_frequency = Duration::from_secs(60);
+        config.housekeeping_interval = Duration::from_secs(10);
+        config.record_events = false;
+        agents.push(start_agent(&client, config, SimRuntime::new()));
+    }
+    let api = pods(&client);
+    for n in 1..=NODES {
+        for p in 0..PODS_PER_NODE {
+            create(
+                &client,
+                &simple_pod(&format!("pod-{n}-{p}"), &format!("node-{n}"), &[]),
+            )
+            .await;
+        }
+    }
+    let total = NODES * PODS_PER_NODE;
+    let running = wait_for("every pod Running", Duration::from_secs(60), || {
+        let api = api.clone();
+        async move {
+            let list = api.list(&Default::default()).await.ok()?;
+            let running = list
+                .items
+                .iter()
+                .filter(|p| phase(p) == Some("Running") && condition(p, "Ready") == Some("True"))
+                .count();
+            (running == total).then_some(list.items)
+        }
+    })
+    .await;
+    let elapsed = started.elapsed();
+    eprintln!("{NODES} agents, {total} pods Running and Ready in {elapsed:?}");
+    // Every pod has its own address within its node's range.
+    let mut ips: Vec<&str> = running
+        .iter()
+        .filter_map(|p| p.status.as_ref()?.pod_ip.as_deref())
+        .collect();
+    ips.sort_unstable();
+    ips.dedup();
+    assert_eq!(ips.len(), total, "pod IPs are unique across nodes");
+    for agent in agents {
+        agent.stop().await;
+    }
+}
