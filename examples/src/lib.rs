@@ -7,3 +7,5 @@
 //! `orchestra apiserver`, `orchestra scheduler` and `orchestra simulate --trace DIR` (the
 //! scheduler alone over a cluster trace) run today; `up` and the other components arrive with
 //! the issues that build them.
+
+pub mod cluster;

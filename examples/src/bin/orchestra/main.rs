@@ -2,10 +2,15 @@
 //!
 //! ```text
 //! orchestra apiserver --data-dir DIR [--listen 127.0.0.1:6443] [--store embedded|memory|etcd=URL]
+//! orchestra up --data-dir DIR [--nodes 3] [--listen 127.0.0.1:6443] [--store …]
+//! orchestra controller-manager --kubeconfig FILE [--controllers *] [--node-monitor-grace-period 40s]
 //! orchestra scheduler --kubeconfig FILE [--scheduler-config FILE]
+//! orchestra node --kubeconfig FILE --name NAME [--node-cpu 4] [--node-memory 16Gi] [--node-pods 110]
 //! orchestra simulate --trace DIR [--pod-list FILE] [--all-nodes] [--scheduler-config FILE]
 //! ```
 
+mod controller_manager;
+mod node;
 mod scheduler;
 mod simulate;
 
@@ -21,6 +26,7 @@ use orchestra_api::Client;
 use orchestra_apiserver::serve::termination_signal;
 use orchestra_apiserver::server::{ApiServerConfig, StoreBackend, start};
 use orchestra_client::HttpClient;
+use orchestra_examples::cluster::{self, Components, numbered_nodes};
 use orchestra_store::registry::service_allocation::ServiceNetwork;
 use tracing_subscriber::EnvFilter;
 
@@ -34,8 +40,15 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
+    /// Run a whole cluster in one process: API server, controller manager, scheduler and
+    /// simulated nodes.
+    Up(UpArgs),
     /// Serve the Kubernetes API over HTTPS in front of the store.
     Apiserver(ApiserverArgs),
+    /// Run the built-in controllers, as kube-controller-manager does, over the API server.
+    ControllerManager(ControllerManagerArgs),
+    /// Run one node agent (kubelet) that joins the cluster.
+    Node(NodeArgs),
     /// Assign pods to nodes, as kube-scheduler does, over the API server.
     Scheduler(SchedulerArgs),
     /// Replay a cluster trace through the scheduler alone, without a control plane.
@@ -57,6 +70,43 @@ impl Connection {
             .map_err(|e| format!("{}: {e}", self.kubeconfig.display()))?;
         Ok(Arc::new(client))
     }
+}
+
+#[derive(Debug, clap::Args)]
+struct UpArgs {
+    #[command(flatten)]
+    apiserver: ApiserverArgs,
+    /// How many simulated nodes to run, named `node-1` … `node-N`.
+    #[arg(long, default_value_t = 3)]
+    nodes: usize,
+    #[command(flatten)]
+    node: node::NodeFlags,
+    #[command(flatten)]
+    controller_manager: controller_manager::ControllerManagerFlags,
+    #[command(flatten)]
+    scheduler: scheduler::SchedulerFlags,
+}
+
+#[derive(Debug, clap::Args)]
+struct ControllerManagerArgs {
+    #[command(flatten)]
+    connection: Connection,
+    #[command(flatten)]
+    controller_manager: controller_manager::ControllerManagerFlags,
+    /// The plain-HTTP address of `/healthz`, `/readyz` and `/metrics`; not served when unset.
+    #[arg(long)]
+    health_bind_address: Option<SocketAddr>,
+}
+
+#[derive(Debug, clap::Args)]
+struct NodeArgs {
+    #[command(flatten)]
+    connection: Connection,
+    /// The node's name.
+    #[arg(long)]
+    name: String,
+    #[command(flatten)]
+    node: node::NodeFlags,
 }
 
 #[derive(Debug, clap::Args)]
@@ -125,7 +175,21 @@ fn run_component(command: Command) -> Result<(), String> {
         .map_err(|err| format!("cannot start the async runtime: {err}"))?;
     runtime.block_on(async {
         match command {
+            Command::Up(args) => up(args).await,
             Command::Apiserver(args) => apiserver(args).await,
+            Command::ControllerManager(args) => controller_manager(args).await,
+            Command::Node(args) => {
+                let client = args.connection.client()?;
+                let components = Components {
+                    controller_manager: None,
+                    scheduler: None,
+                    nodes: vec![args.node.config(&args.name)],
+                    ..Components::default()
+                };
+                components
+                    .run(client, termination_signal().boxed().shared())
+                    .await
+            }
             Command::Scheduler(args) => {
                 let client = args.connection.client()?;
                 scheduler::run(client, &args.scheduler, termination_signal().boxed()).await
@@ -145,18 +209,23 @@ fn exit_code(result: Result<(), String>) -> ExitCode {
     }
 }
 
+impl ApiserverArgs {
+    fn config(&self) -> ApiServerConfig {
+        ApiServerConfig {
+            data_dir: self.data_dir.clone(),
+            listen: self.listen,
+            store: self.store.clone(),
+            service_network: ServiceNetwork {
+                cluster_ip_range: self.service_cluster_ip_range,
+                node_port_range: self.service_node_port_range.clone(),
+            },
+            advertise_address: self.advertise_address,
+        }
+    }
+}
+
 async fn apiserver(args: ApiserverArgs) -> Result<(), String> {
-    let config = ApiServerConfig {
-        data_dir: args.data_dir,
-        listen: args.listen,
-        store: args.store,
-        service_network: ServiceNetwork {
-            cluster_ip_range: args.service_cluster_ip_range,
-            node_port_range: args.service_node_port_range,
-        },
-        advertise_address: args.advertise_address,
-    };
-    let server = start(config, Box::pin(termination_signal()))
+    let server = start(args.config(), Box::pin(termination_signal()))
         .await
         .map_err(|err| err.to_string())?;
     println!(
@@ -165,4 +234,45 @@ async fn apiserver(args: ApiserverArgs) -> Result<(), String> {
         server.kubeconfig.display()
     );
     server.handle.wait().await.map_err(|err| err.to_string())
+}
+
+/// The API server, then every other component over its in-process client, until a signal.
+async fn up(args: UpArgs) -> Result<(), String> {
+    let shutdown = termination_signal().boxed().shared();
+    let server = start(args.apiserver.config(), shutdown.clone().boxed())
+        .await
+        .map_err(|err| err.to_string())?;
+    let template = args.node.config("node");
+    let components = Components {
+        controller_manager: Some(args.controller_manager.config()),
+        leader_elect: args.controller_manager.leader_elect,
+        scheduler: Some(args.scheduler.configuration()?),
+        nodes: numbered_nodes(args.nodes, &template),
+    };
+    println!(
+        "Cluster up: API server on https://{}, {} node(s)\nkubectl --kubeconfig {} get nodes",
+        server.handle.local_addr(),
+        args.nodes,
+        server.kubeconfig.display()
+    );
+    let client: Arc<dyn Client> = server.client.clone();
+    let (components, served) = tokio::join!(components.run(client, shutdown), server.handle.wait());
+    components?;
+    served.map_err(|err| err.to_string())
+}
+
+async fn controller_manager(args: ControllerManagerArgs) -> Result<(), String> {
+    let client = args.connection.client()?;
+    let flags = &args.controller_manager;
+    let manager = cluster::controller_manager(client, flags.config(), flags.leader_elect)?;
+    let shutdown = termination_signal().boxed().shared();
+    if let Some(address) = args.health_bind_address {
+        let listener = tokio::net::TcpListener::bind(address)
+            .await
+            .map_err(|err| format!("cannot listen on {address}: {err}"))?;
+        let (manager, shutdown) = (manager.clone(), shutdown.clone());
+        tokio::spawn(async move { manager.serve(listener, shutdown).await });
+    }
+    manager.run(shutdown).await;
+    Ok(())
 }
