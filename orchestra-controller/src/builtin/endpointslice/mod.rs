@@ -81,6 +81,10 @@ pub struct EndpointSliceConfig {
     /// At most this many endpoints per slice (`--max-endpoints-per-slice`, 100; between 1 and
     /// 1000).
     pub max_endpoints_per_slice: usize,
+    /// Whether the EndpointSlice controller itself runs (the `endpointslice-controller`, on by
+    /// default); off, only the legacy Endpoints are written (if
+    /// [`endpoints_controller`](Self::endpoints_controller)).
+    pub endpointslice_controller: bool,
     /// Services synced at once by the slice controller (`--concurrent-service-endpoint-syncs`,
     /// 5).
     pub workers: usize,
@@ -95,6 +99,7 @@ impl Default for EndpointSliceConfig {
     fn default() -> Self {
         Self {
             max_endpoints_per_slice: 100,
+            endpointslice_controller: true,
             workers: 5,
             endpoints_controller: true,
             endpoints_workers: 5,
@@ -208,8 +213,8 @@ impl SliceContext {
     }
 }
 
-/// Registers the EndpointSlice controller (and, if configured, the Endpoints controller and
-/// its clean-up of orphaned Endpoints) with `manager`.
+/// Registers the EndpointSlice controller and the Endpoints controller (with its clean-up of
+/// orphaned Endpoints), each if configured, with `manager`.
 pub fn add_to(manager: &Manager, config: EndpointSliceConfig) {
     let factory = manager.factory();
     let max_per_slice = config.max_endpoints_per_slice.clamp(1, 1000);
@@ -222,34 +227,36 @@ pub fn add_to(manager: &Manager, config: EndpointSliceConfig) {
     }
     let services = factory.informer::<Service>();
     let pods = factory.informer::<Pod>();
-    let nodes = factory.informer::<Node>();
-    let slices = factory.informer::<EndpointSlice>();
-    ensure_indexer(
-        &slices,
-        Indexer::new(SLICES_BY_SERVICE_INDEX, |slice: &EndpointSlice| {
-            slice_service_key(slice)
-                .map(|key| vec![key.to_string()])
-                .unwrap_or_default()
-        }),
-    );
 
-    let ctx = Arc::new(SliceContext {
-        client: Arc::clone(manager.client()),
-        pods: pods.cache(),
-        nodes,
-        slices,
-        tracker: SliceTracker::default(),
-        deletions_watched: OnceCell::new(),
-        recorder: component_recorder(manager, "endpoint-slice-controller"),
-        max_per_slice,
-    });
-    let services_cache = services.cache();
-    let controller = Controller::<Service>::new(factory)
-        .name("endpointslice-controller")
-        .owns::<EndpointSlice>()
-        .watches::<Pod, _>(move |pod| services_selecting(&services_cache, pod))
-        .workers(config.workers.max(1));
-    manager.add(controller, reconcile_slices, retry_slices, ctx);
+    if config.endpointslice_controller {
+        let nodes = factory.informer::<Node>();
+        let slices = factory.informer::<EndpointSlice>();
+        ensure_indexer(
+            &slices,
+            Indexer::new(SLICES_BY_SERVICE_INDEX, |slice: &EndpointSlice| {
+                slice_service_key(slice)
+                    .map(|key| vec![key.to_string()])
+                    .unwrap_or_default()
+            }),
+        );
+        let ctx = Arc::new(SliceContext {
+            client: Arc::clone(manager.client()),
+            pods: pods.cache(),
+            nodes,
+            slices,
+            tracker: SliceTracker::default(),
+            deletions_watched: OnceCell::new(),
+            recorder: component_recorder(manager, "endpoint-slice-controller"),
+            max_per_slice,
+        });
+        let services_cache = services.cache();
+        let controller = Controller::<Service>::new(factory)
+            .name("endpointslice-controller")
+            .owns::<EndpointSlice>()
+            .watches::<Pod, _>(move |pod| services_selecting(&services_cache, pod))
+            .workers(config.workers.max(1));
+        manager.add(controller, reconcile_slices, retry_slices, ctx);
+    }
 
     if config.endpoints_controller {
         let endpoints = factory.informer::<Endpoints>();
