@@ -29,10 +29,28 @@ impl ApiServer {
     }
 
     pub fn try_start(data_dir: &Path, listen: &str) -> Result<ApiServer, String> {
+        Self::spawn("apiserver", data_dir, listen, &[])
+    }
+
+    /// Starts `orchestra up` (the whole cluster in one process) on `data_dir` and an
+    /// ephemeral loopback port, with `extra` flags; waits until it says it is ready.
+    pub fn up(data_dir: &Path, extra: &[&str]) -> ApiServer {
+        Self::spawn("up", data_dir, "127.0.0.1:0", extra).unwrap_or_else(|err| panic!("{err}"))
+    }
+
+    /// Starts the subcommand that serves the API (`apiserver` or `up`) and reads the address
+    /// from its first line of output.
+    pub fn spawn(
+        subcommand: &str,
+        data_dir: &Path,
+        listen: &str,
+        extra: &[&str],
+    ) -> Result<ApiServer, String> {
         let mut child = orchestra()
-            .args(["apiserver", "--data-dir"])
+            .args([subcommand, "--data-dir"])
             .arg(data_dir)
             .args(["--listen", listen])
+            .args(extra)
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()
@@ -49,7 +67,8 @@ impl ApiServer {
         match rx.recv_timeout(STARTUP) {
             Ok(line) => {
                 let address = line
-                    .strip_prefix("API server ready on https://")
+                    .split_once("https://")
+                    .and_then(|(_, rest)| rest.split([' ', ',']).next())
                     .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
                     .to_owned();
                 Ok(ApiServer {

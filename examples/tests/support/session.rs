@@ -30,6 +30,18 @@ impl Session {
         }
     }
 
+    /// Starts a whole cluster (`orchestra up` with `extra` flags) on a fresh temp dir for
+    /// `kubectl` to drive.
+    pub fn up(kubectl: PathBuf, extra: &[&str]) -> Session {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let server = ApiServer::up(dir.path(), extra);
+        Session {
+            server,
+            kubectl,
+            dir,
+        }
+    }
+
     /// Runs kubectl with `args` against the server.
     pub fn run(&self, args: &[&str]) -> Output {
         kubectl(&self.kubectl, &self.server.kubeconfig(), args)

@@ -1,0 +1,460 @@
+//! End to end: `orchestra up` (API server, controller manager, scheduler and simulated nodes in
+//! one process) driven by the real kubectl, as a new user drives it.
+
+mod support;
+
+use std::io::BufReader;
+use std::path::PathBuf;
+use std::process::{Command, Stdio};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+use support::kubectls;
+use support::session::Session;
+
+/// How long a cluster may take to converge after a change.
+const CONVERGE: Duration = Duration::from_secs(90);
+
+/// kubectl 1.33, the version matching the server.
+fn kubectl() -> PathBuf {
+    kubectls().pop().expect("kubectl 1.33")
+}
+
+/// A manifest of the Kubernetes documentation's examples.
+fn example(path: &str) -> String {
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../../shared/k8s-examples")
+        .join(path);
+    assert!(path.exists(), "{} is missing", path.display());
+    path.to_str().expect("UTF-8 path").to_owned()
+}
+
+/// Polls `check` until it answers `Some`, failing with `what` and the last observation when
+/// `timeout` passes first.
+fn wait_for<T>(what: &str, timeout: Duration, mut check: impl FnMut() -> Result<T, String>) -> T {
+    let deadline = Instant::now() + timeout;
+    loop {
+        match check() {
+            Ok(value) => return value,
+            Err(last) if Instant::now() >= deadline => {
+                panic!("timed out after {timeout:?} waiting for {what}; last seen: {last}")
+            }
+            Err(_) => thread::sleep(Duration::from_millis(200)),
+        }
+    }
+}
+
+fn items(list: &Value) -> &[Value] {
+    list["items"]
+        .as_array()
+        .map(Vec::as_slice)
+        .unwrap_or_default()
+}
+
+fn str_at<'a>(value: &'a Value, pointer: &str) -> &'a str {
+    value.pointer(pointer).and_then(Value::as_str).unwrap_or("")
+}
+
+/// The IPs of the ready endpoints of a Service's EndpointSlices.
+fn ready_slice_ips(cluster: &Session, service: &str) -> Vec<String> {
+    let selector = format!("kubernetes.io/service-name={service}");
+    let slices = cluster.json(&["get", "endpointslices", "-l", &selector]);
+    let mut ips: Vec<String> = items(&slices)
+        .iter()
+        .flat_map(|slice| slice["endpoints"].as_array().cloned().unwrap_or_default())
+        .filter(|endpoint| endpoint.pointer("/conditions/ready") == Some(&Value::Bool(true)))
+        .flat_map(|endpoint| {
+            endpoint["addresses"]
+                .as_array()
+                .cloned()
+                .unwrap_or_default()
+        })
+        .filter_map(|address| address.as_str().map(str::to_owned))
+        .collect();
+    ips.sort();
+    ips
+}
+
+/// The pods matching `selector`: name, phase, node and IP.
+fn pods(cluster: &Session, selector: &str) -> Vec<(String, String, String, String)> {
+    let list = cluster.json(&["get", "pods", "-l", selector]);
+    items(&list)
+        .iter()
+        .map(|pod| {
+            (
+                str_at(pod, "/metadata/name").to_owned(),
+                str_at(pod, "/status/phase").to_owned(),
+                str_at(pod, "/spec/nodeName").to_owned(),
+                str_at(pod, "/status/podIP").to_owned(),
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn deployments_roll_out_onto_the_nodes_and_services_list_their_ready_pods() {
+    let cluster = Session::up(kubectl(), &["--store", "memory"]);
+    let nodes = cluster.json(&["get", "nodes"]);
+    let names: Vec<_> = items(&nodes)
+        .iter()
+        .map(|n| str_at(n, "/metadata/name"))
+        .collect();
+    assert_eq!(names, ["node-1", "node-2", "node-3"]);
+
+    cluster.ok(&[
+        "create",
+        "deployment",
+        "web",
+        "--image=nginx",
+        "--replicas=3",
+    ]);
+    cluster.ok(&[
+        "apply",
+        "-f",
+        &example("controllers/nginx-deployment.yaml"),
+        "-f",
+        &example("service/nginx-service.yaml"),
+    ]);
+    for deployment in ["deployment/web", "deployment/nginx-deployment"] {
+        let out = cluster.ok(&["rollout", "status", deployment, "--timeout=90s"]);
+        assert!(out.contains("successfully rolled out"), "{out}");
+    }
+
+    let web = pods(&cluster, "app=web");
+    assert_eq!(web.len(), 3, "{web:?}");
+    for (name, phase, node, ip) in &web {
+        assert_eq!(phase, "Running", "{name}");
+        assert!(names.contains(&node.as_str()), "{name} on {node:?}");
+        assert!(ip.starts_with("10.244."), "{name} has IP {ip:?}");
+    }
+    // The scheduler spreads a Deployment's pods over the nodes.
+    let mut used: Vec<_> = web.iter().map(|p| p.2.clone()).collect();
+    used.sort();
+    used.dedup();
+    assert_eq!(used.len(), 3, "{web:?}");
+
+    let mut nginx_ips: Vec<String> = pods(&cluster, "app.kubernetes.io/name=nginx")
+        .into_iter()
+        .map(|p| p.3)
+        .collect();
+    nginx_ips.sort();
+    assert_eq!(nginx_ips.len(), 3);
+    wait_for("the Service's slice to list the pods", CONVERGE, || {
+        let ips = ready_slice_ips(&cluster, "nginx-service");
+        if ips == nginx_ips {
+            Ok(())
+        } else {
+            Err(format!("{ips:?}, want {nginx_ips:?}"))
+        }
+    });
+    let slices = cluster.json(&[
+        "get",
+        "endpointslices",
+        "-l",
+        "kubernetes.io/service-name=nginx-service",
+    ]);
+    let slice = &items(&slices)[0];
+    assert_eq!(slice["addressType"], "IPv4");
+    assert_eq!(slice.pointer("/ports/0/port"), Some(&Value::from(80)));
+    let endpoints = cluster.json(&["get", "endpoints", "nginx-service"]);
+    let mut addresses: Vec<String> = endpoints
+        .pointer("/subsets/0/addresses")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .map(|a| str_at(a, "/ip").to_owned())
+        .collect();
+    addresses.sort();
+    assert_eq!(addresses, nginx_ips);
+}
+
+/// Deployment statuses as `kubectl get -w -o json` streams them, read on a thread.
+struct StatusWatch {
+    child: std::process::Child,
+    seen: thread::JoinHandle<Vec<Value>>,
+}
+
+impl StatusWatch {
+    fn start(cluster: &Session, deployment: &str) -> StatusWatch {
+        let mut child = Command::new(&cluster.kubectl)
+            .arg("--kubeconfig")
+            .arg(cluster.server.kubeconfig())
+            .args(["get", "deployment", deployment, "-w", "-o", "json"])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("kubectl runs");
+        let stdout = child.stdout.take().expect("stdout");
+        let seen = thread::spawn(move || {
+            serde_json::Deserializer::from_reader(BufReader::new(stdout))
+                .into_iter::<Value>()
+                .map_while(Result::ok)
+                .collect()
+        });
+        StatusWatch { child, seen }
+    }
+
+    fn stop(mut self) -> Vec<Value> {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        self.seen.join().expect("the watch reader")
+    }
+}
+
+fn number(value: &Value, pointer: &str) -> i64 {
+    value.pointer(pointer).and_then(Value::as_i64).unwrap_or(0)
+}
+
+#[test]
+fn scaling_rolling_updates_and_rollbacks_keep_pods_available() {
+    let cluster = Session::up(kubectl(), &["--store", "memory"]);
+    cluster.ok(&[
+        "create",
+        "deployment",
+        "web",
+        "--image=nginx",
+        "--replicas=3",
+    ]);
+    cluster.ok(&["rollout", "status", "deployment/web", "--timeout=90s"]);
+
+    cluster.ok(&["scale", "deployment/web", "--replicas=10"]);
+    cluster.ok(&["rollout", "status", "deployment/web", "--timeout=90s"]);
+    wait_for("10 running pods", CONVERGE, || {
+        let running = pods(&cluster, "app=web")
+            .iter()
+            .filter(|p| p.1 == "Running")
+            .count();
+        if running == 10 {
+            Ok(())
+        } else {
+            Err(format!("{running} running"))
+        }
+    });
+    cluster.ok(&["scale", "deployment/web", "--replicas=2"]);
+    wait_for("2 pods", CONVERGE, || {
+        let left = pods(&cluster, "app=web");
+        if left.len() == 2 {
+            Ok(())
+        } else {
+            Err(format!("{left:?}"))
+        }
+    });
+    let before = cluster.json(&["get", "replicasets", "-l", "app=web"]);
+    let original: Vec<_> = items(&before)
+        .iter()
+        .map(|rs| str_at(rs, "/metadata/name").to_owned())
+        .collect();
+    assert_eq!(original.len(), 1, "{original:?}");
+
+    // replicas 2 with the default 25% surge and unavailability: surge 1, unavailable 0.
+    let watch = StatusWatch::start(&cluster, "web");
+    cluster.ok(&["set", "image", "deployment/web", "nginx=nginx:1.27"]);
+    let out = cluster.ok(&["rollout", "status", "deployment/web", "--timeout=90s"]);
+    assert!(out.contains("successfully rolled out"), "{out}");
+    let statuses = watch.stop();
+    assert!(!statuses.is_empty());
+    for status in &statuses {
+        let available = number(status, "/status/availableReplicas");
+        let total = number(status, "/status/replicas");
+        assert!(
+            available >= 2,
+            "availability dropped to {available}: {status}"
+        );
+        assert!(total <= 3, "{total} pods exceed replicas + surge: {status}");
+    }
+    wait_for("the pods of the new template only", CONVERGE, || {
+        let images = cluster.ok(&[
+            "get",
+            "pods",
+            "-l",
+            "app=web",
+            "-o",
+            "jsonpath={.items[*].spec.containers[0].image}",
+        ]);
+        if images.split_whitespace().all(|i| i == "nginx:1.27") {
+            Ok(())
+        } else {
+            Err(images)
+        }
+    });
+
+    cluster.ok(&["rollout", "undo", "deployment/web"]);
+    cluster.ok(&["rollout", "status", "deployment/web", "--timeout=90s"]);
+    let image = cluster.ok(&[
+        "get",
+        "deployment",
+        "web",
+        "-o",
+        "jsonpath={.spec.template.spec.containers[0].image}",
+    ]);
+    assert_eq!(image, "nginx");
+    let after = cluster.json(&["get", "replicasets", "-l", "app=web"]);
+    let active: Vec<_> = items(&after)
+        .iter()
+        .filter(|rs| number(rs, "/spec/replicas") > 0)
+        .map(|rs| str_at(rs, "/metadata/name").to_owned())
+        .collect();
+    assert_eq!(
+        active, original,
+        "the undo brings back the first ReplicaSet"
+    );
+    let revision = cluster.ok(&[
+        "get",
+        "replicaset",
+        &original[0],
+        "-o",
+        "jsonpath={.metadata.annotations.deployment\\.kubernetes\\.io/revision}",
+    ]);
+    assert_eq!(
+        revision, "3",
+        "the rolled-back ReplicaSet becomes revision 3"
+    );
+}
+
+const PROBED_PODS: &str = r#"
+apiVersion: v1
+kind: Pod
+metadata:
+  name: ready
+  labels: {app: probed}
+spec:
+  containers:
+  - name: app
+    image: nginx
+    ports: [{containerPort: 8080}]
+    readinessProbe: {httpGet: {path: /healthz, port: 8080}, periodSeconds: 1}
+---
+apiVersion: v1
+kind: Pod
+metadata:
+  name: never-ready
+  labels: {app: probed}
+  annotations: {sim.orchestra.dev/ready: "false"}
+spec:
+  containers:
+  - name: app
+    image: nginx
+    ports: [{containerPort: 8080}]
+    readinessProbe: {httpGet: {path: /healthz, port: 8080}, periodSeconds: 1}
+---
+apiVersion: v1
+kind: Pod
+metadata:
+  name: crasher
+  annotations: {sim.orchestra.dev/exit-after: "0s", sim.orchestra.dev/exit-code: "1"}
+spec:
+  containers:
+  - name: app
+    image: busybox
+---
+apiVersion: v1
+kind: Service
+metadata:
+  name: probed
+spec:
+  selector: {app: probed}
+  ports: [{port: 80, targetPort: 8080}]
+"#;
+
+#[test]
+fn unready_pods_stay_out_of_endpoints_and_crashing_pods_back_off() {
+    let cluster = Session::up(kubectl(), &["--store", "memory"]);
+    let manifest = cluster.file("probed.yaml", PROBED_PODS);
+    cluster.ok(&["apply", "-f", &manifest]);
+
+    let ready_ip = wait_for("the ready pod to be Ready", CONVERGE, || {
+        let pod = cluster.json(&["get", "pod", "ready"]);
+        let ready = pod
+            .pointer("/status/conditions")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+            .any(|c| c["type"] == "Ready" && c["status"] == "True");
+        if ready {
+            Ok(str_at(&pod, "/status/podIP").to_owned())
+        } else {
+            Err(pod["status"].to_string())
+        }
+    });
+    let unready = wait_for("the unready pod to run", CONVERGE, || {
+        let pod = cluster.json(&["get", "pod", "never-ready"]);
+        if str_at(&pod, "/status/phase") == "Running" {
+            Ok(pod)
+        } else {
+            Err(pod["status"].to_string())
+        }
+    });
+    let unready_ip = str_at(&unready, "/status/podIP").to_owned();
+    wait_for("the slice to list both, only one ready", CONVERGE, || {
+        let slices = cluster.json(&[
+            "get",
+            "endpointslices",
+            "-l",
+            "kubernetes.io/service-name=probed",
+        ]);
+        let endpoints: Vec<(String, bool)> = items(&slices)
+            .iter()
+            .flat_map(|s| s["endpoints"].as_array().cloned().unwrap_or_default())
+            .map(|e| {
+                (
+                    str_at(&e, "/addresses/0").to_owned(),
+                    e.pointer("/conditions/ready") == Some(&Value::Bool(true)),
+                )
+            })
+            .collect();
+        let mut want = vec![(ready_ip.clone(), true), (unready_ip.clone(), false)];
+        want.sort();
+        let mut got = endpoints.clone();
+        got.sort();
+        if got == want {
+            Ok(())
+        } else {
+            Err(format!("{got:?}"))
+        }
+    });
+    let endpoints = cluster.json(&["get", "endpoints", "probed"]);
+    assert_eq!(
+        endpoints.pointer("/subsets/0/addresses/0/ip"),
+        Some(&Value::from(ready_ip.as_str()))
+    );
+    assert_eq!(
+        endpoints.pointer("/subsets/0/notReadyAddresses/0/ip"),
+        Some(&Value::from(unready_ip.as_str()))
+    );
+    assert_eq!(
+        endpoints
+            .pointer("/subsets/0/addresses")
+            .and_then(Value::as_array)
+            .map(Vec::len),
+        Some(1)
+    );
+
+    // The kubelet restarts the crashing container after 10 s, then 20 s, showing
+    // CrashLoopBackOff while it waits.
+    let mut restarts_seen = Vec::new();
+    wait_for(
+        "two restarts and CrashLoopBackOff",
+        Duration::from_secs(120),
+        || {
+            let pod = cluster.json(&["get", "pod", "crasher"]);
+            let restarts = number(&pod, "/status/containerStatuses/0/restartCount");
+            let waiting =
+                str_at(&pod, "/status/containerStatuses/0/state/waiting/reason").to_owned();
+            if restarts_seen.last() != Some(&restarts) {
+                restarts_seen.push(restarts);
+            }
+            if restarts >= 2 && waiting == "CrashLoopBackOff" {
+                Ok(())
+            } else {
+                Err(format!("restarts {restarts}, waiting {waiting:?}"))
+            }
+        },
+    );
+    assert!(
+        restarts_seen.windows(2).all(|w| w[0] < w[1]),
+        "restart counts only grow: {restarts_seen:?}"
+    );
+    let described = cluster.ok(&["get", "pod", "crasher"]);
+    assert!(described.contains("CrashLoopBackOff"), "{described}");
+}
