@@ -201,16 +201,20 @@ pub enum Subresource {
     Binding,
     /// `pods/eviction`: a PodDisruptionBudget-checked delete.
     Eviction,
+    /// `namespaces/finalize`: replaces only a Namespace's `spec.finalizers`, as the namespace
+    /// controller does once a terminating namespace is empty.
+    Finalize,
 }
 
 impl Subresource {
-    /// The URL segment (`status`, `scale`, `binding`, `eviction`).
+    /// The URL segment (`status`, `scale`, `binding`, `eviction`, `finalize`).
     pub fn as_str(self) -> &'static str {
         match self {
             Self::Status => "status",
             Self::Scale => "scale",
             Self::Binding => "binding",
             Self::Eviction => "eviction",
+            Self::Finalize => "finalize",
         }
     }
 }

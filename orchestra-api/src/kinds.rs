@@ -234,6 +234,17 @@ const fn create_sub(
     }
 }
 
+/// A subresource only replaced (`namespaces/finalize`), with the parent's kind as its body.
+const fn update_sub(name: &'static str, kind: &'static str) -> SubresourceKind {
+    SubresourceKind {
+        name: Cow::Borrowed(name),
+        kind: Cow::Borrowed(kind),
+        group: Cow::Borrowed(""),
+        version: Cow::Borrowed(""),
+        verbs: Verbs::UPDATE,
+    }
+}
+
 const fn get_sub(name: &'static str, kind: &'static str) -> SubresourceKind {
     SubresourceKind {
         name: Cow::Borrowed(name),
@@ -319,7 +330,7 @@ served_kinds! {
     NAMESPACES: core::Namespace {
         group: "", version: "v1", plural: "namespaces", singular: "namespace", short: ["ns"], categories: [],
         scope: Cluster, verbs: Verbs::ALL, storage: "namespaces",
-        subresources: [status_sub(), create_sub("finalize", "Namespace", "", "v1")],
+        subresources: [status_sub(), update_sub("finalize", "Namespace")],
     }
     NODES: core::Node {
         group: "", version: "v1", plural: "nodes", singular: "node", short: ["no"], categories: [],

@@ -6,6 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use k8s_openapi::api::core::v1::{Event, Node, Pod};
+use k8s_openapi::api::scheduling::v1::PriorityClass;
 use orchestra_api::{Api, Client, DeleteParams, ListParams, PostParams, kinds};
 use orchestra_sched::Scheduler;
 use orchestra_sched::config::KubeSchedulerConfiguration;
@@ -237,17 +238,31 @@ async fn a_high_priority_pod_preempts_through_the_api() {
         .create(&PostParams::default(), &node("n1", "2"))
         .await
         .expect("node");
+    // Priorities come from PriorityClasses: the Priority admission plugin refuses pods that
+    // set their own.
+    let classes: Api<PriorityClass> = Api::all(client.clone());
+    for (name, value) in [("low", 1), ("high", 1000)] {
+        let class: PriorityClass = serde_json::from_value(json!({
+            "apiVersion": "scheduling.k8s.io/v1", "kind": "PriorityClass",
+            "metadata": {"name": name}, "value": value,
+        }))
+        .expect("priority class");
+        classes
+            .create(&PostParams::default(), &class)
+            .await
+            .expect("priority class");
+    }
     let running = start(client.clone(), KubeSchedulerConfiguration::default_config());
     pods.create(
         &PostParams::default(),
-        &pod("low", "1500m", json!({"priority": 1})),
+        &pod("low", "1500m", json!({"priorityClassName": "low"})),
     )
     .await
     .expect("pod");
     eventually("low bound", || node_of(&pods, "low")).await;
     pods.create(
         &PostParams::default(),
-        &pod("high", "1500m", json!({"priority": 1000})),
+        &pod("high", "1500m", json!({"priorityClassName": "high"})),
     )
     .await
     .expect("pod");

@@ -13,8 +13,10 @@
 //! The same conformance suite (`tests/conformance`) runs against all three. [`LocalEtcd`]
 //! starts a throwaway etcd for tests and benchmarks.
 //!
-//! The per-kind `WatchCache`, the `Registry` (the Kubernetes object lifecycle) and the
-//! in-process `LocalClient` build on this trait and arrive separately.
+//! On top of it: the per-kind [`WatchCache`]; the [`Registry`], the Kubernetes object
+//! lifecycle with the built-in admission plugins (`NamespaceLifecycle`, `ServiceAccount`,
+//! `Priority`, `DefaultTolerationSeconds`, see [`registry::admission`]); the objects every new
+//! store holds ([`bootstrap`]); and the in-process [`LocalClient`].
 //!
 //! ```
 //! use std::sync::Arc;
@@ -36,6 +38,7 @@
 //! # Ok(()) }
 //! ```
 
+pub mod bootstrap;
 pub mod disk;
 pub mod etcd;
 mod event_log;
@@ -58,5 +61,6 @@ pub use local_client::LocalClient;
 pub use local_etcd::{LocalEtcd, LocalEtcdError};
 pub use memory::{MemoryKv, MemoryOptions};
 pub use registry::Registry;
+pub use registry::admission::AdmissionConfig;
 pub use store::{Store, StoreConfig};
 pub use watch_cache::WatchCache;

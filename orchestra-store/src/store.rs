@@ -19,6 +19,7 @@ use tokio::task::JoinHandle;
 
 use crate::StoreError;
 use crate::kv::{KeyValue, KvStore, RangeRequest, Revision, WatchEvent, WatchRequest};
+use crate::registry::admission::{AdmissionConfig, AdmissionState};
 use crate::registry::service_allocation::ServiceNetwork;
 use crate::watch_cache::{WatchCache, WatchCacheConfig};
 
@@ -39,6 +40,11 @@ pub struct StoreConfig {
     pub sync_page_size: usize,
     /// Where Services' cluster IPs and node ports come from.
     pub service_network: ServiceNetwork,
+    /// Settings of the admission plugins the registries run.
+    pub admission: AdmissionConfig,
+    /// Whether [`Store::open`] creates the system namespaces and PriorityClasses that are
+    /// missing (see [`crate::bootstrap`]); on by default.
+    pub create_system_objects: bool,
 }
 
 impl Default for StoreConfig {
@@ -49,6 +55,8 @@ impl Default for StoreConfig {
             freshness_timeout: Duration::from_secs(10),
             sync_page_size: 1_000,
             service_network: ServiceNetwork::default(),
+            admission: AdmissionConfig::default(),
+            create_system_objects: true,
         }
     }
 }
@@ -67,6 +75,8 @@ struct Inner {
     /// The highest revision the feed has applied to every cache.
     observed: watch::Sender<Revision>,
     tasks: std::sync::Mutex<Vec<JoinHandle<()>>>,
+    /// What the registries' admission remembers across requests.
+    admission: AdmissionState,
 }
 
 impl Drop for Inner {
@@ -111,7 +121,9 @@ pub fn decode(kind: &ResourceKind, kv: &KeyValue) -> Result<ArcObject, Status> {
 
 impl Store {
     /// Opens the store over `kv` for `kinds`: fills one cache per kind from a consistent list,
-    /// then keeps them current from one watch. Must run inside a tokio runtime.
+    /// then keeps them current from one watch, and creates the system namespaces and
+    /// PriorityClasses that are missing ([`crate::bootstrap`]). Must run inside a tokio
+    /// runtime.
     pub async fn open(
         kv: Arc<dyn KvStore>,
         kinds: impl IntoIterator<Item = ResourceKind>,
@@ -134,6 +146,7 @@ impl Store {
                 caches: RwLock::new(caches),
                 observed,
                 tasks: std::sync::Mutex::new(Vec::new()),
+                admission: AdmissionState::default(),
             }),
         };
         let revision = store.sync_all().await?;
@@ -148,6 +161,13 @@ impl Store {
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
             .extend([feed, bookmarks]);
+        if store.inner.config.create_system_objects {
+            crate::bootstrap::ensure_system_objects(&store)
+                .await
+                .map_err(|status| StoreError::Unavailable {
+                    reason: format!("cannot create the system objects: {}", status.message),
+                })?;
+        }
         Ok(store)
     }
 
@@ -159,6 +179,11 @@ impl Store {
     /// The store's configuration.
     pub fn config(&self) -> &StoreConfig {
         &self.inner.config
+    }
+
+    /// What the registries' admission remembers across requests.
+    pub(crate) fn admission_state(&self) -> &AdmissionState {
+        &self.inner.admission
     }
 
     /// The watch cache of `kind`, if the store serves it.

@@ -54,8 +54,9 @@ fn manifests() -> Vec<(String, Value)> {
 /// Manifests whose second applier conflicts, with the conflicting fields, as in Kubernetes,
 /// which compares the applied values before decoding and defaulting them: an atomic value the
 /// server completed with defaults (or, for `emptyDir.mode` and the like, a field Kubernetes
-/// v1.33 does not have and so does not store), a quantity written as a number and stored as a
-/// string, or a Secret's write-only `stringData`.
+/// v1.33 does not have and so does not store), an atomic list that admission extended (a pod's
+/// `tolerations`, to which `DefaultTolerationSeconds` adds its own), a quantity written as a
+/// number and stored as a string, or a Secret's write-only `stringData`.
 const SECOND_APPLIER_CONFLICTS: &[(&str, &[&str])] = &[
     ("admin/resource/cpu-constraints.yaml", &[".spec.limits"]),
     ("admin/resource/cpu-defaults.yaml", &[".spec.limits"]),
@@ -110,6 +111,7 @@ const SECOND_APPLIER_CONFLICTS: &[(&str, &[&str])] = &[
         "pods/inject/dapi-volume.yaml",
         &[".spec.volumes[name=\"podinfo\"].downwardAPI.items"],
     ),
+    ("pods/pod-with-toleration.yaml", &[".spec.tolerations"]),
     (
         "pods/resource/extended-resource-pod-2.yaml",
         &[

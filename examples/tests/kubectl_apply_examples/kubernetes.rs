@@ -20,6 +20,14 @@ pub const REFUSED_ON_AN_IPV4_CLUSTER: &[(&str, &str)] = &[
     ),
 ];
 
+/// Files Kubernetes refuses because they name a PriorityClass the documentation creates in
+/// another step (the `Priority` admission plugin resolves `priorityClassName` on create), with
+/// the error kubectl prints.
+pub const REFUSED_WITHOUT_THEIR_PRIORITY_CLASS: &[(&str, &str)] = &[(
+    "policy/high-priority-pod.yaml",
+    r#"pods "high-priority" is forbidden: no PriorityClass with name high was found"#,
+)];
+
 const IPV6_NOT_CONFIGURED: &str = r#"Service "my-service" is invalid: spec.ipFamilies[0]: Invalid value: "IPv6": not configured on this cluster"#;
 
 /// Objects whose `kubectl apply --server-side` after the client-side apply conflicts with
@@ -31,9 +39,10 @@ const IPV6_NOT_CONFIGURED: &str = r#"Service "my-service" is invalid: spec.ipFam
 /// holds exactly the value the last-applied annotation records. These fields are atomic
 /// (`listType=atomic`, `structType=atomic`: owned and compared whole) and the API server
 /// defaults something inside them (a PVC template's `apiVersion`, `kind`, `volumeMode` and
-/// `status`; a field selector's `apiVersion: v1`; an admission rule's `scope: "*"`), or stores
-/// a number as a quantity string (`3` becomes `"3"`), so the applied value differs from the
-/// live one as a whole.
+/// `status`; a field selector's `apiVersion: v1`; an admission rule's `scope: "*"`), admission
+/// adds to them (a pod's `tolerations` get `DefaultTolerationSeconds`' two), or stores a number
+/// as a quantity string (`3` becomes `"3"`), so the applied value differs from the live one as
+/// a whole.
 pub const SERVER_SIDE_CONFLICTS: &[(&str, &str, &[&str])] = &[
     (
         "application/cassandra/cassandra-statefulset.yaml",
@@ -88,6 +97,11 @@ pub const SERVER_SIDE_CONFLICTS: &[(&str, &str, &[&str])] = &[
             r#".spec.containers[name="test-container"].env[name="MY_POD_IP"].valueFrom.fieldRef"#,
             r#".spec.containers[name="test-container"].env[name="MY_POD_SERVICE_ACCOUNT"].valueFrom.fieldRef"#,
         ],
+    ),
+    (
+        "pods/pod-with-toleration.yaml",
+        "pod/nginx",
+        &[".spec.tolerations"],
     ),
     (
         "pods/resource/extended-resource-pod.yaml",
@@ -210,6 +224,12 @@ pub const RECONFIGURED_ON_REAPPLY: &[(&str, &str, &str)] = &[
         "service/networking/vap-servicecidr-deny.yaml",
         "validatingadmissionpolicy.admissionregistration.k8s.io/servicecidrs.deny",
         RESOURCE_RULES,
+    ),
+    (
+        "pods/pod-with-toleration.yaml",
+        "pod/nginx",
+        "`tolerations` has no merge key and the `DefaultTolerationSeconds` admission plugin adds \
+         its two, so kubectl replaces the list (after which admission adds them again)",
     ),
     (
         "pods/resource/extended-resource-pod.yaml",

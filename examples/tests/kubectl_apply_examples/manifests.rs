@@ -14,7 +14,7 @@ use serde::Deserialize;
 use serde_json::Value;
 
 use crate::example_catalog::{INVALID_YAML, REJECTED_BY_KUBERNETES, unserved_reason};
-use crate::kubernetes::REFUSED_ON_AN_IPV4_CLUSTER;
+use crate::kubernetes::{REFUSED_ON_AN_IPV4_CLUSTER, REFUSED_WITHOUT_THEIR_PRIORITY_CLASS};
 
 /// The folders of the examples this suite applies: workloads (`application`, `controllers`,
 /// `pods`), services (`service`), configuration (`configmap`, `secret`), storage (`storage`),
@@ -166,7 +166,11 @@ pub fn select_manifests() -> Selection {
             path,
             objects,
         };
-        match REFUSED_ON_AN_IPV4_CLUSTER.iter().find(|(f, _)| *f == file) {
+        let refused_as_in_kubernetes = REFUSED_ON_AN_IPV4_CLUSTER
+            .iter()
+            .chain(REFUSED_WITHOUT_THEIR_PRIORITY_CLASS)
+            .find(|(f, _)| *f == file);
+        match refused_as_in_kubernetes {
             Some((_, error)) => selection.refused.push((manifest, error)),
             None => selection.applied.push(manifest),
         }

@@ -32,8 +32,8 @@ use k8s_openapi::api::autoscaling::v1::Scale;
 use k8s_openapi::api::core::v1::Binding;
 use k8s_openapi::api::policy::v1::Eviction;
 use orchestra_api::{
-    ArcObject, Client, DeleteOutcome, DeleteParams, FieldValidation, GetParams, Patch,
-    Preconditions, ResourceKind, Status, Subresource, WatchEvent, kinds,
+    ArcObject, Client, DeleteOutcome, DeleteParams, FieldValidation, Patch, Preconditions,
+    ResourceKind, Status, Subresource, WatchEvent,
 };
 use serde_json::Value;
 
@@ -198,6 +198,7 @@ fn subresource_of(name: &str) -> Option<Subresource> {
         "scale" => Some(Subresource::Scale),
         "binding" => Some(Subresource::Binding),
         "eviction" => Some(Subresource::Eviction),
+        "finalize" => Some(Subresource::Finalize),
         _ => None,
     }
 }
@@ -250,13 +251,6 @@ async fn resource_call(state: &RestState, r: ResourcePath, call: Call) -> Result
                 BodyFormat::of(call.content_type.as_deref())?,
                 field_validation(params.field_validation),
             )?;
-            if kind.is_namespaced() {
-                let target = ns
-                    .map(str::to_owned)
-                    .or_else(|| decoded.value.metadata().namespace.clone())
-                    .unwrap_or_else(|| "default".to_owned());
-                ensure_namespace_accepts(client.as_ref(), &target).await?;
-            }
             let created = client
                 .create(kind, ns, Arc::from(decoded.value), &params)
                 .await?;
@@ -294,7 +288,7 @@ async fn resource_call(state: &RestState, r: ResourcePath, call: Call) -> Result
             let obj = client.get(kind, ns, name, &call.query.get_params()).await?;
             Ok(object_response(StatusCode::OK, kind, &obj, rendering, &[]))
         }
-        (Method::PUT, Some(name), None | Some(Subresource::Status)) => {
+        (Method::PUT, Some(name), None | Some(Subresource::Status | Subresource::Finalize)) => {
             let params = call.query.post_params()?;
             let decoded = body::decode_object(
                 kind,
@@ -394,25 +388,6 @@ async fn resource_call(state: &RestState, r: ResourcePath, call: Call) -> Result
         }
         _ => Err(Status::method_not_allowed()),
     }
-}
-
-/// Kubernetes' NamespaceLifecycle admission: objects may only be created in a namespace
-/// that exists and is not terminating.
-async fn ensure_namespace_accepts(client: &dyn Client, namespace: &str) -> Result<(), Status> {
-    let ns = client
-        .get(&kinds::NAMESPACES, None, namespace, &GetParams::default())
-        .await?;
-    if ns.metadata().deletion_timestamp.is_some() {
-        return Err(Status::forbidden(
-            "",
-            "namespaces",
-            namespace,
-            format!(
-                "unable to create new content in namespace {namespace} because it is being terminated"
-            ),
-        ));
-    }
-    Ok(())
 }
 
 /// Delete parameters from the query and a `DeleteOptions` body.

@@ -245,11 +245,17 @@ pub fn prepare_for_update(
 }
 
 /// Whether an object whose deletion has started may now be removed from the store: no
-/// finalizers remain and no grace period is running.
-pub fn deletion_complete(meta: &ObjectMeta) -> bool {
+/// finalizers remain (for a Namespace, none in `spec.finalizers` either) and no grace period
+/// is running.
+pub fn deletion_complete(object: &dyn Object) -> bool {
+    let meta = object.metadata();
     meta.deletion_timestamp.is_some()
         && meta.finalizers.as_ref().is_none_or(Vec::is_empty)
         && meta.deletion_grace_period_seconds.unwrap_or(0) == 0
+        && object
+            .as_any()
+            .downcast_ref::<Namespace>()
+            .is_none_or(super::namespace::is_finalized)
 }
 
 /// What a delete request does to an object.
@@ -264,16 +270,125 @@ pub enum DeletePlan {
     Unchanged,
 }
 
+/// What the garbage collector does with an object's dependents when the object is deleted
+/// and the request names no `propagationPolicy` (a kind's `DefaultGarbageCollectionPolicy`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DefaultPropagation {
+    /// Delete the dependents after the owner is gone (the default of almost every kind).
+    Background,
+    /// Keep the dependents, removing their owner references: core/v1 ReplicationControllers
+    /// and batch/v1 Jobs, for compatibility with the clients that predate the collector.
+    Orphan,
+}
+
+/// The propagation a delete of `kind` gets when the request names none.
+pub fn default_propagation(kind: &ResourceKind) -> DefaultPropagation {
+    match (
+        kind.group.as_ref(),
+        kind.version.as_ref(),
+        kind.plural.as_ref(),
+    ) {
+        ("", "v1", "replicationcontrollers") | ("batch", "v1", "jobs") => {
+            DefaultPropagation::Orphan
+        }
+        _ => DefaultPropagation::Background,
+    }
+}
+
+/// The finalizers an object should carry once a delete with `params` has been asked for, as
+/// Kubernetes' generic registry decides them for the garbage collector: `orphan` when the
+/// request (or, without a policy in the request, an `orphan` finalizer already present, or
+/// the kind's default) says to orphan; `foregroundDeletion` when the request says
+/// `Foreground` (or the finalizer is already there and the request names no policy).
+///
+/// `None` when the finalizers stay as they are.
+pub fn deletion_finalizers(
+    meta: &ObjectMeta,
+    kind: &ResourceKind,
+    params: &DeleteParams,
+) -> Option<Vec<String>> {
+    let current = meta.finalizers.as_deref().unwrap_or_default();
+    let has = |name: &str| current.iter().any(|f| f == name);
+    let (orphan, foreground) = match params.propagation_policy {
+        Some(PropagationPolicy::Orphan) => (true, false),
+        Some(PropagationPolicy::Foreground) => (false, true),
+        Some(PropagationPolicy::Background) => (false, false),
+        None if has(ORPHAN_FINALIZER) => (true, false),
+        None if has(FOREGROUND_FINALIZER) => (false, true),
+        None => (
+            default_propagation(kind) == DefaultPropagation::Orphan,
+            false,
+        ),
+    };
+    let mut wanted: Vec<String> = current
+        .iter()
+        .filter(|f| *f != ORPHAN_FINALIZER && *f != FOREGROUND_FINALIZER)
+        .cloned()
+        .collect();
+    if orphan {
+        wanted.push(ORPHAN_FINALIZER.to_owned());
+    }
+    if foreground {
+        wanted.push(FOREGROUND_FINALIZER.to_owned());
+    }
+    let same = wanted.len() == current.len() && wanted.iter().all(|f| has(f));
+    (!same).then_some(wanted)
+}
+
+/// Checks a delete's `preconditions` on uid and resourceVersion (409 Conflict when one does
+/// not hold).
+pub fn check_preconditions(
+    meta: &ObjectMeta,
+    kind: &ResourceKind,
+    params: &DeleteParams,
+) -> Result<(), Status> {
+    let Some(pre) = &params.preconditions else {
+        return Ok(());
+    };
+    let name = name_of(meta);
+    let (group, plural) = qualified(kind);
+    if let Some(uid) = &pre.uid
+        && Some(uid.as_str()) != meta.uid.as_deref()
+    {
+        return Err(Status::conflict(
+            &group,
+            &plural,
+            name,
+            format!(
+                "Precondition failed: UID in precondition: {uid}, UID in object meta: {}",
+                meta.uid.as_deref().unwrap_or("")
+            ),
+        ));
+    }
+    if let Some(rv) = &pre.resource_version
+        && Some(rv.as_str()) != meta.resource_version.as_deref()
+    {
+        return Err(Status::conflict(
+            &group,
+            &plural,
+            name,
+            format!(
+                "Precondition failed: ResourceVersion in precondition: {rv}, ResourceVersion in object meta: {}",
+                meta.resource_version.as_deref().unwrap_or("")
+            ),
+        ));
+    }
+    Ok(())
+}
+
 /// Checks a delete's preconditions and decides what it does, as Kubernetes' generic
 /// registry and pod strategy do.
 ///
 /// - `preconditions` on uid and resourceVersion must hold (else 409 Conflict);
+/// - a Namespace is first marked `Terminating` and stays until its `spec.finalizers` are
+///   gone ([`super::namespace`]);
 /// - a pod bound to a node and not yet terminal is deleted gracefully: `deletionTimestamp`
 ///   is set `gracePeriodSeconds` (or the pod's `terminationGracePeriodSeconds`, 30 by
 ///   default) ahead, and the kubelet removes it; a shorter grace period shortens a running
-///   one;
-/// - an object with finalizers (or with `Orphan`/`Foreground` propagation, which add theirs)
-///   is marked with `deletionTimestamp` and stays until its finalizers are removed;
+///   one, and nothing else changes while it runs;
+/// - the garbage collector's finalizers follow the propagation policy
+///   ([`deletion_finalizers`]); an object left with finalizers is marked with
+///   `deletionTimestamp` and stays until they are removed;
 /// - anything else is removed now.
 pub fn plan_delete(
     object: &dyn Object,
@@ -282,49 +397,21 @@ pub fn plan_delete(
     now: Timestamp,
 ) -> Result<DeletePlan, Status> {
     let meta = object.metadata();
-    let name = name_of(meta);
-    let (group, plural) = qualified(kind);
-    if let Some(pre) = &params.preconditions {
-        if let Some(uid) = &pre.uid
-            && Some(uid.as_str()) != meta.uid.as_deref()
-        {
-            return Err(Status::conflict(
-                &group,
-                &plural,
-                name,
-                format!(
-                    "Precondition failed: UID in precondition: {uid}, UID in object meta: {}",
-                    meta.uid.as_deref().unwrap_or("")
-                ),
-            ));
-        }
-        if let Some(rv) = &pre.resource_version
-            && Some(rv.as_str()) != meta.resource_version.as_deref()
-        {
-            return Err(Status::conflict(
-                &group,
-                &plural,
-                name,
-                format!(
-                    "Precondition failed: ResourceVersion in precondition: {rv}, ResourceVersion in object meta: {}",
-                    meta.resource_version.as_deref().unwrap_or("")
-                ),
-            ));
-        }
+    check_preconditions(meta, kind, params)?;
+    if let Some(namespace) = object.as_any().downcast_ref::<Namespace>()
+        && let Some(plan) = super::namespace::plan_delete(namespace, kind, params, now)
+    {
+        return Ok(plan);
     }
 
     let grace = graceful_period(object, params);
-    let policy_finalizer = match params.propagation_policy {
-        Some(PropagationPolicy::Orphan) => Some(ORPHAN_FINALIZER),
-        Some(PropagationPolicy::Foreground) => Some(FOREGROUND_FINALIZER),
-        _ => None,
-    };
     let has_finalizers = meta.finalizers.as_ref().is_some_and(|f| !f.is_empty());
+    let running_grace = meta.deletion_grace_period_seconds.unwrap_or(0);
 
-    if meta.deletion_timestamp.is_some() {
-        // Already being deleted: only a shorter grace period changes anything.
+    if meta.deletion_timestamp.is_some() && running_grace > 0 {
+        // A graceful deletion is running: only a shorter grace period changes anything.
         return Ok(match grace {
-            Some(g) if g < meta.deletion_grace_period_seconds.unwrap_or(0) => {
+            Some(g) if g < running_grace => {
                 if g == 0 && !has_finalizers {
                     DeletePlan::Remove
                 } else {
@@ -335,19 +422,26 @@ pub fn plan_delete(
         });
     }
 
-    match (grace, has_finalizers || policy_finalizer.is_some()) {
-        (Some(g), _) if g > 0 => Ok(DeletePlan::Mark(mark_deleting(
-            object,
-            now,
-            g,
-            policy_finalizer,
-        ))),
-        (_, true) => Ok(DeletePlan::Mark(mark_deleting(
-            object,
-            now,
-            0,
-            policy_finalizer,
-        ))),
+    let finalizers = deletion_finalizers(meta, kind, params);
+    let keeps_finalizers = match &finalizers {
+        Some(wanted) => !wanted.is_empty(),
+        None => has_finalizers,
+    };
+    if meta.deletion_timestamp.is_some() {
+        // Already marked, waiting for its finalizers: a new policy may change them.
+        return Ok(match (finalizers, keeps_finalizers) {
+            (_, false) => DeletePlan::Remove,
+            (Some(wanted), true) => {
+                let mut marked = object.clone_object();
+                marked.metadata_mut().finalizers = Some(wanted);
+                DeletePlan::Mark(marked)
+            }
+            (None, true) => DeletePlan::Unchanged,
+        });
+    }
+    match (grace, keeps_finalizers) {
+        (Some(g), _) if g > 0 => Ok(DeletePlan::Mark(mark_deleting(object, now, g, finalizers))),
+        (_, true) => Ok(DeletePlan::Mark(mark_deleting(object, now, 0, finalizers))),
         _ => Ok(DeletePlan::Remove),
     }
 }
@@ -375,7 +469,7 @@ fn mark_deleting(
     object: &dyn Object,
     now: Timestamp,
     grace_seconds: i64,
-    finalizer: Option<&str>,
+    finalizers: Option<Vec<String>>,
 ) -> Box<dyn Object> {
     let mut marked = object.clone_object();
     let meta = marked.metadata_mut();
@@ -384,11 +478,8 @@ fn mark_deleting(
         .unwrap_or(now);
     meta.deletion_timestamp = Some(Time(deadline));
     meta.deletion_grace_period_seconds = Some(grace_seconds);
-    if let Some(finalizer) = finalizer {
-        let finalizers = meta.finalizers.get_or_insert_with(Vec::new);
-        if !finalizers.iter().any(|f| f == finalizer) {
-            finalizers.push(finalizer.to_owned());
-        }
+    if let Some(finalizers) = finalizers {
+        meta.finalizers = Some(finalizers);
     }
     marked
 }

@@ -2,8 +2,9 @@
 //! a [`Store`].
 //!
 //! Every write goes the same way: default, fill in what the server owns
-//! ([`lifecycle`]), validate, encode once to JSON, and compare-and-swap it into the key-value
-//! store at the key Kubernetes would use (`/registry/<resource>/<namespace>/<name>`). Reads and
+//! ([`lifecycle`], and the kind's own rules such as [`namespace`]'s), admit ([`admission`]),
+//! validate, encode once to JSON, and compare-and-swap it into the key-value store at the key
+//! Kubernetes would use (`/registry/<resource>/<namespace>/<name>`). Reads and
 //! watches come from the kind's watch cache, which decoded the write once and shares it.
 //!
 //! ```
@@ -28,9 +29,11 @@
 //! # }
 //! ```
 
+pub mod admission;
 pub mod apply;
 pub mod lifecycle;
 pub mod managed_fields;
+pub mod namespace;
 pub mod patch;
 mod scale;
 pub mod service_allocation;
@@ -45,7 +48,7 @@ use orchestra_api::client::VersionMatch;
 use orchestra_api::{
     ArcObject, DeleteOutcome, DeleteParams, FieldSelector, GetParams, LabelSelector, ListParams,
     Object, ObjectList, Patch, PatchParams, PostParams, ResourceKind, Status, Subresource,
-    WatchParams, WatchStream, defaulting, validation,
+    WatchParams, WatchStream, defaulting, kinds, validation,
 };
 use serde::{Deserialize, Serialize};
 
@@ -53,9 +56,10 @@ use crate::StoreError;
 use crate::kv::{RangeRequest, Revision};
 use crate::store::{Store, decode, kind_prefix, status_of};
 use crate::watch_cache::{Filter, WatchCache, WatchStart, object_key};
-use k8s_openapi::api::core::v1::Service;
+use k8s_openapi::api::core::v1::{Namespace, Service};
 use service_allocation::ServiceAllocator;
 
+use admission::Admission;
 use lifecycle::{DeletePlan, UpdateTarget};
 use managed_fields::FieldTracking;
 
@@ -456,6 +460,10 @@ impl Registry {
             defaulting::default_object(&mut *obj);
         }
         managed_fields::track_create(tracking, &self.kind, &mut *obj)?;
+        namespace::prepare_for_create(&mut *obj);
+        Admission::new(&self.store, &self.kind)
+            .admit_create(&mut *obj)
+            .await?;
         let name = lifecycle::name_of(obj.metadata()).to_owned();
         let errors = validation::validate_create(&*obj);
         if !errors.is_empty() {
@@ -516,6 +524,9 @@ impl Registry {
             None | Some(Subresource::Status) => {}
             Some(Subresource::Scale) => {
                 return self.replace_scale(namespace, name, object, params).await;
+            }
+            Some(Subresource::Finalize) if self.kind == kinds::NAMESPACES => {
+                return self.finalize(name, object, params).await;
             }
             Some(other) => {
                 return Err(Status::bad_request(format!(
@@ -600,6 +611,13 @@ impl Registry {
             if !conditional {
                 new.metadata_mut().resource_version = old.metadata().resource_version.clone();
             }
+            if target == UpdateTarget::Main {
+                // Before the generation is bumped: what admission restores is no change.
+                namespace::prepare_for_update(&mut *new, &*old);
+                Admission::new(&self.store, &self.kind)
+                    .admit_update(&mut *new, &*old)
+                    .await?;
+            }
             let mut new = lifecycle::prepare_for_update(new, &*old, &self.kind, target)?;
             if target == UpdateTarget::Main
                 && let (Some(service), Some(old_service)) = (
@@ -643,7 +661,7 @@ impl Registry {
             if dry_run {
                 return Ok(Arc::from(new));
             }
-            let removing = lifecycle::deletion_complete(new.metadata());
+            let removing = lifecycle::deletion_complete(&*new);
             let (allocated, unused) = match (
                 self.service_allocator().filter(|_| !removing),
                 new.as_any_mut().downcast_mut::<Service>(),
@@ -837,6 +855,7 @@ impl Registry {
         params: &DeleteParams,
     ) -> Result<DeleteOutcome, Status> {
         let namespace = self.namespace_of(namespace)?;
+        Admission::new(&self.store, &self.kind).admit_delete(name)?;
         let key = self.storage_key(namespace, name);
         let mut attempts = 0;
         loop {
@@ -986,6 +1005,34 @@ impl Registry {
             })
             .await?;
         scale::scale_of(&self.kind, &*updated).map(|s| Arc::new(s) as ArcObject)
+    }
+
+    /// `namespaces/finalize`: replaces a Namespace's `spec.finalizers`, nothing else; the
+    /// namespace goes once it is terminating and has no finalizers left.
+    async fn finalize(
+        &self,
+        name: &str,
+        object: ArcObject,
+        params: &PostParams,
+    ) -> Result<ArcObject, Status> {
+        let requested = orchestra_api::object::downcast_arc::<Namespace>(object)
+            .map_err(|e| Status::bad_request(e.to_string()))?;
+        if let Some(own) = requested.metadata.name.as_deref()
+            && own != name
+        {
+            return Err(Status::bad_request(format!(
+                "the name of the object ({own}) does not match the name on the URL ({name})"
+            )));
+        }
+        let kind = self.kind.clone();
+        self.update_with(None, name, false, params.dry_run, |old| {
+            let finalized = namespace::finalize(&**old, &requested, &kind)?;
+            Ok((
+                Box::new(finalized) as Box<dyn Object>,
+                UpdateTarget::Internal,
+            ))
+        })
+        .await
     }
 
     async fn replace_scale(
