@@ -33,6 +33,8 @@ use crate::informer::{Cache, ObjectKey};
 
 /// How many times adding the `DisruptionTarget` condition is retried after a conflict.
 const STATUS_RETRIES: usize = 5;
+/// The longest a pod waits for its next look; a deadline further out is looked at again then.
+const LONGEST_WAIT: Duration = Duration::from_secs(24 * 3600);
 
 /// When each taint without `timeAdded` was first seen: (node, key, effect) → time.
 #[derive(Debug, Default)]
@@ -166,8 +168,11 @@ pub(super) async fn reconcile(pod: Arc<Pod>, ctx: Arc<EvictionContext>) -> Resul
     if deadline > now {
         ctx.scheduled().insert(ObjectKey::of(&*pod), deadline);
         let wait = deadline.duration_since(now).unsigned_abs();
-        // A little past the deadline, so the clock has moved beyond it when it fires.
-        return Ok(Action::requeue(wait + Duration::from_millis(1)));
+        // A little past the deadline, so the clock has moved beyond it when it fires; a far
+        // deadline is simply looked at again later.
+        return Ok(Action::requeue(
+            (wait + Duration::from_millis(1)).min(LONGEST_WAIT),
+        ));
     }
     evict(&ctx, &pod).await?;
     Ok(Action::await_change())
