@@ -86,6 +86,16 @@ pub fn full_name(pod: &Pod) -> String {
     )
 }
 
+/// Whether two versions of a pod differ in what the agent acts on: spec, labels,
+/// annotations, deletion.
+fn differs_semantically(old: &Pod, new: &Pod) -> bool {
+    old.spec != new.spec
+        || old.metadata.labels != new.metadata.labels
+        || old.metadata.annotations != new.metadata.annotations
+        || old.metadata.deletion_timestamp != new.metadata.deletion_timestamp
+        || old.metadata.deletion_grace_period_seconds != new.metadata.deletion_grace_period_seconds
+}
+
 impl PodManager {
     fn lock(&self) -> MutexGuard<'_, State> {
         self.state.lock().unwrap_or_else(PoisonError::into_inner)
@@ -107,7 +117,15 @@ impl PodManager {
             return None;
         }
         match state.records.get_mut(&uid) {
-            Some(record) => record.pod = Arc::clone(pod),
+            Some(record) => {
+                let differs = differs_semantically(&record.pod, pod);
+                record.pod = Arc::clone(pod);
+                // Like the kubelet's pod config, a change of the status alone (mostly the
+                // agent's own writes coming back) is recorded but needs no sync.
+                if !differs {
+                    return None;
+                }
+            }
             None => {
                 state.records.insert(
                     uid.clone(),

@@ -874,3 +874,195 @@ pub async fn collect_garbage(kubelet: &Kubelet, runtime: &RuntimePod) {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::cri::{
+        ContainerMetadata, PodSandboxNetworkStatus, PodSandboxState, PodSandboxStatus,
+    };
+
+    fn pod(policy: &str, init: &[&str], containers: &[&str]) -> Pod {
+        let list = |names: &[&str]| -> Vec<serde_json::Value> {
+            names
+                .iter()
+                .map(|n| serde_json::json!({"name": n, "image": "busybox"}))
+                .collect()
+        };
+        let mut spec = serde_json::json!({"restartPolicy": policy, "containers": list(containers)});
+        if !init.is_empty() {
+            spec["initContainers"] = list(init).into();
+        }
+        serde_json::from_value(serde_json::json!({"metadata": {"uid": "u"}, "spec": spec})).unwrap()
+    }
+
+    /// A runtime container of `pod`'s container `name`: `running` or an exit code.
+    fn container(pod: &Pod, name: &str, attempt: u32, state: &str) -> ContainerStatus {
+        let spec = pod.spec.as_ref().unwrap();
+        let spec_container = spec
+            .containers
+            .iter()
+            .chain(spec.init_containers.iter().flatten())
+            .find(|c| c.name == name)
+            .unwrap();
+        let (state, exit_code) = match state {
+            "running" => (ContainerState::Running, 0),
+            code => (ContainerState::Exited, code.parse().unwrap()),
+        };
+        ContainerStatus {
+            id: format!("{name}-{attempt}"),
+            metadata: ContainerMetadata {
+                name: name.to_owned(),
+                attempt,
+            },
+            state,
+            exit_code,
+            created_at: i64::from(attempt) + 1,
+            started_at: 1,
+            annotations: BTreeMap::from([(
+                CONTAINER_HASH_ANNOTATION.to_owned(),
+                hash_container(spec_container),
+            )]),
+            ..ContainerStatus::default()
+        }
+    }
+
+    fn runtime(
+        sandbox: Option<PodSandboxState>,
+        mut containers: Vec<ContainerStatus>,
+    ) -> RuntimePod {
+        containers.sort_by_key(|c| std::cmp::Reverse(c.created_at));
+        RuntimePod {
+            sandboxes: sandbox
+                .map(|state| PodSandboxStatus {
+                    id: "s".into(),
+                    state,
+                    metadata: PodSandboxMetadata {
+                        attempt: 0,
+                        ..PodSandboxMetadata::default()
+                    },
+                    network: Some(PodSandboxNetworkStatus {
+                        ip: "10.0.0.2".into(),
+                        additional_ips: Vec::new(),
+                    }),
+                    ..PodSandboxStatus::default()
+                })
+                .into_iter()
+                .collect(),
+            containers,
+            sandbox_of: HashMap::new(),
+        }
+    }
+
+    fn actions(pod: &Pod, runtime: &RuntimePod) -> PodActions {
+        compute_actions(pod, runtime, &PodProbes::default())
+    }
+
+    #[test]
+    fn a_new_pod_gets_a_sandbox_and_its_first_init_container_or_all_app_containers() {
+        let plain = pod("Always", &[], &["a", "b"]);
+        let got = actions(&plain, &runtime(None, vec![]));
+        assert_eq!(got.create_sandbox, Some(0));
+        assert_eq!(got.start, [0, 1]);
+        let with_init = pod("Always", &["i1", "i2"], &["a"]);
+        let got = actions(&with_init, &runtime(None, vec![]));
+        assert_eq!((got.create_sandbox, got.next_init), (Some(0), Some(0)));
+        assert!(got.start.is_empty());
+    }
+
+    #[test]
+    fn init_containers_start_one_at_a_time_in_order() {
+        let p = pod("Always", &["i1", "i2"], &["a"]);
+        let ready = Some(PodSandboxState::Ready);
+        let running = actions(&p, &runtime(ready, vec![container(&p, "i1", 0, "running")]));
+        assert_eq!(running, PodActions::default(), "wait for i1");
+        let next = actions(&p, &runtime(ready, vec![container(&p, "i1", 0, "0")]));
+        assert_eq!(next.next_init, Some(1));
+        let failed = actions(&p, &runtime(ready, vec![container(&p, "i1", 0, "1")]));
+        assert_eq!(
+            failed.next_init,
+            Some(0),
+            "a failed init container is retried"
+        );
+        let never = pod("Never", &["i1"], &["a"]);
+        let failed = actions(
+            &never,
+            &runtime(ready, vec![container(&never, "i1", 0, "1")]),
+        );
+        assert_eq!(failed, PodActions::default(), "not under Never");
+        let done = actions(
+            &p,
+            &runtime(
+                ready,
+                vec![container(&p, "i1", 0, "0"), container(&p, "i2", 0, "0")],
+            ),
+        );
+        assert_eq!((done.next_init, done.start.as_slice()), (None, &[0][..]));
+    }
+
+    #[test]
+    fn exited_app_containers_restart_per_the_restart_policy() {
+        let ready = Some(PodSandboxState::Ready);
+        for (policy, code, restarts) in [
+            ("Always", "0", true),
+            ("Always", "1", true),
+            ("OnFailure", "0", false),
+            ("OnFailure", "1", true),
+            ("Never", "0", false),
+            ("Never", "1", false),
+        ] {
+            let p = pod(policy, &[], &["a"]);
+            let got = actions(&p, &runtime(ready, vec![container(&p, "a", 0, code)]));
+            assert_eq!(
+                !got.start.is_empty(),
+                restarts,
+                "{policy} after exit {code}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_lost_sandbox_is_replaced_unless_the_pod_never_restarts() {
+        let p = pod("Always", &[], &["a"]);
+        let lost = runtime(
+            Some(PodSandboxState::NotReady),
+            vec![container(&p, "a", 0, "137")],
+        );
+        let got = actions(&p, &lost);
+        assert_eq!(got.create_sandbox, Some(1), "the next attempt");
+        assert_eq!(got.start, [0]);
+        let never = pod("Never", &[], &["a"]);
+        let lost = runtime(
+            Some(PodSandboxState::NotReady),
+            vec![container(&never, "a", 0, "137")],
+        );
+        assert_eq!(actions(&never, &lost).create_sandbox, None);
+    }
+
+    #[test]
+    fn a_changed_container_spec_replaces_the_container() {
+        let p = pod("Always", &[], &["a"]);
+        let mut running = container(&p, "a", 0, "running");
+        running
+            .annotations
+            .insert(CONTAINER_HASH_ANNOTATION.to_owned(), "stale".to_owned());
+        let got = actions(&p, &runtime(Some(PodSandboxState::Ready), vec![running]));
+        assert_eq!(got.kill.len(), 1);
+        assert!(
+            got.kill[0].2.contains("definition changed"),
+            "{:?}",
+            got.kill
+        );
+        assert_eq!(got.start, [0]);
+    }
+
+    #[test]
+    fn grace_periods_follow_the_deletion_then_the_spec_with_a_two_second_floor() {
+        let mut p = pod("Always", &[], &["a"]);
+        assert_eq!(grace_period(&p), Duration::from_secs(30));
+        p.spec.as_mut().unwrap().termination_grace_period_seconds = Some(5);
+        assert_eq!(grace_period(&p), Duration::from_secs(5));
+        p.metadata.deletion_grace_period_seconds = Some(0);
+        assert_eq!(grace_period(&p), Duration::from_secs(2));
+    }
+}

@@ -25,6 +25,7 @@ async fn two_hundred_agents_run_ten_pods_each() {
         agents.push(start_agent(&client, config, SimRuntime::new()));
     }
     let api = pods(&client);
+    let agents_started = started.elapsed();
     for n in 1..=NODES {
         for p in 0..PODS_PER_NODE {
             create(
@@ -35,6 +36,7 @@ async fn two_hundred_agents_run_ten_pods_each() {
         }
     }
     let total = NODES * PODS_PER_NODE;
+    let pods_created = started.elapsed();
     let running = wait_for("every pod Running", Duration::from_secs(60), || {
         let api = api.clone();
         async move {
@@ -49,7 +51,9 @@ async fn two_hundred_agents_run_ten_pods_each() {
     })
     .await;
     let elapsed = started.elapsed();
-    eprintln!("{NODES} agents, {total} pods Running and Ready in {elapsed:?}");
+    eprintln!(
+        "{NODES} agents started in {agents_started:?}, {total} pods created by {pods_created:?}, all Running and Ready by {elapsed:?}"
+    );
     // Every pod has its own address within its node's range.
     let mut ips: Vec<&str> = running
         .iter()
