@@ -7,17 +7,20 @@ mod support;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU8, Ordering};
 use std::time::Duration;
 
 use futures::StreamExt;
 use jiff::Timestamp;
 use orchestra_api::k8s_openapi::api::coordination::v1::{Lease, LeaseSpec};
 use orchestra_api::k8s_openapi::api::core::v1::{
-    Container, Event, Namespace, Node, NodeCondition, NodeStatus, Pod, PodCondition, PodSpec,
-    PodStatus, Taint, Toleration,
+    Container, Event, Namespace, Node, NodeCondition, NodeStatus, Pod, PodCondition, PodIP,
+    PodSpec, PodStatus, Service, ServicePort, ServiceSpec, Taint, Toleration,
 };
+use orchestra_api::k8s_openapi::api::discovery::v1::EndpointSlice;
 use orchestra_api::k8s_openapi::apimachinery::pkg::apis::meta::v1::{MicroTime, Time};
 use orchestra_api::{Api, Client, ListParams, PostParams, Served, StatusReason, WatchParams};
+use orchestra_controller::builtin::endpointslice::{self, EndpointSliceConfig};
 use orchestra_controller::builtin::node_lifecycle::{
     self, NodeLifecycleConfig, WallClock, taints::TAINT_NOT_READY, taints::TAINT_UNREACHABLE,
 };
@@ -53,6 +56,7 @@ struct Cluster {
     clock: WallClock,
     manager: JoinHandle<()>,
     kubelets: BTreeMap<String, Kubelet>,
+    next_ip: AtomicU8,
 }
 
 impl Drop for Cluster {
@@ -85,12 +89,15 @@ async fn cluster() -> Cluster {
             ..NodeLifecycleConfig::default()
         },
     );
+    // The endpoint controllers too, to see the pods of a failed node leave the endpoints.
+    endpointslice::add_to(&manager, EndpointSliceConfig::default());
     let manager = tokio::spawn(async move { manager.run(std::future::pending()).await });
     Cluster {
         client,
         clock,
         manager,
         kubelets: BTreeMap::new(),
+        next_ip: AtomicU8::new(10),
     }
 }
 
@@ -236,6 +243,7 @@ impl Cluster {
         let api = Api::<Pod>::namespaced(self.client.clone(), APPS);
         let mut pod = Pod::default();
         pod.metadata.name = Some(name.into());
+        pod.metadata.labels = Some(BTreeMap::from([("app".to_owned(), "web".to_owned())]));
         pod.spec = Some(PodSpec {
             node_name: Some(node.into()),
             tolerations: Some(tolerations),
@@ -247,9 +255,11 @@ impl Cluster {
             ..PodSpec::default()
         });
         let mut pod = (*api.create(&PostParams::default(), &pod).await.unwrap()).clone();
+        let ip = format!("10.244.0.{}", self.next_ip.fetch_add(1, Ordering::Relaxed));
         pod.status = Some(PodStatus {
             phase: Some("Running".into()),
-            pod_ip: Some("10.244.0.10".into()),
+            pod_ip: Some(ip.clone()),
+            pod_ips: Some(vec![PodIP { ip }]),
             conditions: Some(vec![PodCondition {
                 type_: "Ready".into(),
                 status: "True".into(),
@@ -692,4 +702,69 @@ async fn tolerations_with_seconds_delay_eviction_and_an_early_untaint_cancels_it
     tokio::time::sleep(Duration::from_secs(600)).await;
     assert!(!is_evicted(&cluster, "long").await);
     assert!(!is_evicted(&cluster, "forever").await);
+}
+
+#[tokio::test(start_paused = true)]
+async fn the_pods_of_an_unreachable_node_leave_the_ready_endpoints_before_they_are_evicted() {
+    let mut cluster = cluster().await;
+    cluster.add_node("node-1").await;
+    cluster.add_node("node-2").await;
+    let mut service = Service::default();
+    service.metadata.name = Some("web".into());
+    service.spec = Some(ServiceSpec {
+        selector: Some(BTreeMap::from([("app".to_owned(), "web".to_owned())])),
+        ports: Some(vec![ServicePort {
+            port: 80,
+            ..ServicePort::default()
+        }]),
+        ..ServiceSpec::default()
+    });
+    Api::<Service>::namespaced(cluster.client.clone(), APPS)
+        .create(&PostParams::default(), &service)
+        .await
+        .unwrap();
+    cluster
+        .add_pod(
+            "on-failing",
+            "node-1",
+            vec![tolerate(TAINT_UNREACHABLE, Some(300))],
+        )
+        .await;
+    cluster
+        .add_pod(
+            "on-healthy",
+            "node-2",
+            vec![tolerate(TAINT_UNREACHABLE, Some(300))],
+        )
+        .await;
+    let ready_endpoints = |slices: &[Arc<EndpointSlice>]| {
+        let mut ready: Vec<String> = slices
+            .iter()
+            .flat_map(|s| s.endpoints.iter())
+            .filter(|e| e.conditions.as_ref().and_then(|c| c.ready) == Some(true))
+            .filter_map(|e| e.target_ref.as_ref()?.name.clone())
+            .collect();
+        ready.sort();
+        ready
+    };
+    until::<EndpointSlice, _>(&cluster.client, Some(APPS), "both pods ready", |slices| {
+        (ready_endpoints(slices).len() == 2).then_some(())
+    })
+    .await;
+
+    cluster.stop_kubelet("node-1");
+    let stopped = cluster.clock.now();
+    until::<EndpointSlice, _>(
+        &cluster.client,
+        Some(APPS),
+        "one ready endpoint",
+        |slices| (ready_endpoints(slices) == ["on-healthy"]).then_some(()),
+    )
+    .await;
+    let after = seconds_between(stopped, cluster.clock.now());
+    assert!(
+        after < 60.0,
+        "out of the ready endpoints {after} s after the kubelet stopped"
+    );
+    assert!(!is_evicted(&cluster, "on-failing").await, "still tolerated");
 }
