@@ -458,3 +458,152 @@ fn unready_pods_stay_out_of_endpoints_and_crashing_pods_back_off() {
     let described = cluster.ok(&["get", "pod", "crasher"]);
     assert!(described.contains("CrashLoopBackOff"), "{described}");
 }
+
+/// A component running as its own `orchestra` process, killed when dropped.
+struct Component(std::process::Child);
+
+impl Component {
+    fn start(args: &[&str], kubeconfig: &std::path::Path) -> Component {
+        let child = support::orchestra()
+            .args(args)
+            .arg("--kubeconfig")
+            .arg(kubeconfig)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("orchestra runs");
+        Component(child)
+    }
+
+    /// Kills the process at once (SIGKILL), as a machine that loses power.
+    fn kill(mut self) {
+        self.0.kill().expect("the process is killed");
+        self.0.wait().expect("the process is reaped");
+    }
+}
+
+impl Drop for Component {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn node_condition(node: &Value, kind: &str) -> String {
+    node.pointer("/status/conditions")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .find(|c| c["type"] == kind)
+        .map(|c| str_at(c, "/status").to_owned())
+        .unwrap_or_default()
+}
+
+const TOLERANT_DEPLOYMENT: &str = r#"
+apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: tolerant
+spec:
+  replicas: 2
+  selector: {matchLabels: {app: tolerant}}
+  template:
+    metadata: {labels: {app: tolerant}}
+    spec:
+      containers: [{name: app, image: nginx}]
+      tolerations:
+      - {key: node.kubernetes.io/unreachable, operator: Exists, effect: NoExecute, tolerationSeconds: 2}
+      - {key: node.kubernetes.io/not-ready, operator: Exists, effect: NoExecute, tolerationSeconds: 2}
+"#;
+
+#[test]
+fn pods_of_a_node_that_stops_reporting_are_evicted_and_replaced_elsewhere() {
+    let cluster = Session::up(
+        kubectl(),
+        &[
+            "--store",
+            "memory",
+            "--nodes",
+            "1",
+            "--node-monitor-grace-period",
+            "3s",
+            "--node-monitor-period",
+            "500ms",
+            "--node-status-update-frequency",
+            "1s",
+            "--node-lease-duration-seconds",
+            "2",
+        ],
+    );
+    let extra = Component::start(
+        &[
+            "node",
+            "--name",
+            "extra-1",
+            "--node-status-update-frequency",
+            "1s",
+            "--node-lease-duration-seconds",
+            "2",
+        ],
+        &cluster.server.kubeconfig(),
+    );
+    wait_for("extra-1 to be Ready", CONVERGE, || {
+        let node = cluster.json(&["get", "nodes", "extra-1"]);
+        let ready = node_condition(&node, "Ready");
+        if ready == "True" { Ok(()) } else { Err(ready) }
+    });
+    // Everything lands on extra-1 while node-1 is cordoned.
+    cluster.ok(&["cordon", "node-1"]);
+    let manifest = cluster.file("tolerant.yaml", TOLERANT_DEPLOYMENT);
+    cluster.ok(&["apply", "-f", &manifest]);
+    cluster.ok(&["rollout", "status", "deployment/tolerant", "--timeout=90s"]);
+    let first = pods(&cluster, "app=tolerant");
+    assert!(
+        first.iter().all(|p| p.2 == "extra-1" && p.1 == "Running"),
+        "{first:?}"
+    );
+    cluster.ok(&["uncordon", "node-1"]);
+
+    extra.kill();
+    let node = wait_for("extra-1 to become unreachable", CONVERGE, || {
+        let node = cluster.json(&["get", "nodes", "extra-1"]);
+        let tainted = node
+            .pointer("/spec/taints")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+            .any(|t| t["key"] == "node.kubernetes.io/unreachable" && t["effect"] == "NoExecute");
+        if tainted && node_condition(&node, "Ready") == "Unknown" {
+            Ok(node)
+        } else {
+            Err(node["spec"].to_string())
+        }
+    });
+    let status = cluster.ok(&["get", "node", "extra-1"]);
+    assert!(status.contains("NotReady"), "{status}");
+    drop(node);
+
+    wait_for("the pods to be replaced on node-1", CONVERGE, || {
+        let all = pods(&cluster, "app=tolerant");
+        let running_on_node_1 = all
+            .iter()
+            .filter(|p| p.2 == "node-1" && p.1 == "Running")
+            .count();
+        if running_on_node_1 == 2 {
+            Ok(())
+        } else {
+            Err(format!("{all:?}"))
+        }
+    });
+    // The evicted pods are being deleted (their kubelet is gone, so they stay terminating, as
+    // in Kubernetes).
+    let list = cluster.json(&["get", "pods", "-l", "app=tolerant"]);
+    for pod in items(&list) {
+        if str_at(pod, "/spec/nodeName") == "extra-1" {
+            assert!(
+                pod.pointer("/metadata/deletionTimestamp").is_some(),
+                "{pod}"
+            );
+        }
+    }
+}

@@ -40,12 +40,11 @@ pub const CONTROLLER_NAMES: &[&str] = &[
     "endpoints-controller",
     "endpointslice-controller",
     "node-ipam-controller",
+    "node-lifecycle-controller",
     "replicaset-controller",
     "replicationcontroller-controller",
+    "taint-eviction-controller",
 ];
-
-// The ReplicationController and Endpoints controllers share their code with the ReplicaSet and
-// EndpointSlice controllers and run only beside them.
 
 /// Which built-in controllers run, as kube-controller-manager's `--controllers` flag says:
 /// `*` for every controller on by default, `name` to enable one, `-name` to disable one.
@@ -124,6 +123,8 @@ pub struct ControllerManagerConfig {
     pub endpoint_slice: endpointslice::EndpointSliceConfig,
     /// Node IPAM (`--allocate-node-cidrs` with `--cluster-cidr`).
     pub node_ipam: node_ipam::NodeIpamConfig,
+    /// The node lifecycle and taint eviction controllers.
+    pub node_lifecycle: node_lifecycle::NodeLifecycleConfig,
 }
 
 /// Why the controllers could not be set up.
@@ -140,18 +141,27 @@ pub fn add_all(
     config: ControllerManagerConfig,
 ) -> Result<(), ControllerManagerError> {
     let on = |name| config.controllers.is_enabled(name);
-    if on("replicaset-controller") {
+    if on("replicaset-controller") || on("replicationcontroller-controller") {
         let mut replica_set = config.replica_set;
+        replica_set.replica_sets &= on("replicaset-controller");
         replica_set.replication_controllers &= on("replicationcontroller-controller");
         replicaset::add_to(manager, replica_set);
     }
     if on("deployment-controller") {
         deployment::add_to(manager, config.deployment);
     }
-    if on("endpointslice-controller") {
+    if on("endpointslice-controller") || on("endpoints-controller") {
         let mut endpoint_slice = config.endpoint_slice;
+        endpoint_slice.endpointslice_controller &= on("endpointslice-controller");
         endpoint_slice.endpoints_controller &= on("endpoints-controller");
         endpointslice::add_to(manager, endpoint_slice);
+    }
+    // Taint eviction acts on the taints the node lifecycle controller sets, so it runs
+    // beside it.
+    if on("node-lifecycle-controller") {
+        let mut node_lifecycle = config.node_lifecycle;
+        node_lifecycle.taint_eviction &= on("taint-eviction-controller");
+        node_lifecycle::add_to(manager, node_lifecycle);
     }
     if on("node-ipam-controller") {
         node_ipam::add_to(manager, config.node_ipam)?;

@@ -41,6 +41,8 @@ impl ControllerManagerFlags {
         };
         config.node_ipam.cluster_cidrs = vec![self.cluster_cidr];
         config.node_ipam.node_cidr_mask_size_ipv4 = self.node_cidr_mask_size_ipv4;
+        config.node_lifecycle.node_monitor_grace_period = self.node_monitor_grace_period;
+        config.node_lifecycle.node_monitor_period = self.node_monitor_period;
         config
     }
 }
