@@ -668,3 +668,37 @@ async fn pods_beyond_the_nodes_capacity_are_rejected_with_kubernetes_reasons() {
     );
     agent.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_startup_probe_holds_the_container_back_until_it_passes() {
+    let client = server().await;
+    let agent = start_agent(&client, fast_config("node-1"), SimRuntime::new());
+    let spec = pod(
+        "slow-start",
+        "node-1",
+        serde_json::json!({
+            "metadata": {"annotations": {"sim.orchestra.dev/startup-after": "1500ms"}},
+            "spec": {"containers": [{
+                "name": "app", "image": "nginx:1.27",
+                "startupProbe": {"tcpSocket": {"port": 80}, "periodSeconds": 1, "failureThreshold": 30}
+            }]}
+        }),
+    );
+    create(&client, &spec).await;
+    let starting = wait_for_pod(
+        &client,
+        "slow-start",
+        "Running, not started",
+        Duration::from_secs(10),
+        |p| phase(p) == Some("Running"),
+    )
+    .await;
+    let app = container_status(&starting, "app");
+    assert_eq!(app.started, Some(false));
+    assert!(!app.ready);
+    let started = wait_running_ready(&client, "slow-start").await;
+    let app = container_status(&started, "app");
+    assert_eq!(app.started, Some(true));
+    assert_eq!(app.restart_count, 0);
+    agent.stop().await;
+}
