@@ -358,9 +358,12 @@ type History = Arc<Writes>;
 /// Follows the store's history of `default/shared`.
 async fn record_history(server: &Arc<LocalClient>) -> History {
     let history = History::default();
-    let mut events = Api::<ConfigMap>::namespaced(server.clone(), "default")
+    let config_maps = Api::<ConfigMap>::namespaced(server.clone(), "default");
+    // Every change from now on (the store has written its system objects before).
+    let now = config_maps.list(&Default::default()).await.unwrap();
+    let mut events = config_maps
         .watch(&WatchParams {
-            resource_version: Some("1".into()),
+            resource_version: Some(now.resource_version),
             ..WatchParams::default()
         })
         .await
