@@ -193,9 +193,14 @@ async fn stop_everything(
     runtime_pod: &RuntimePod,
     grace: Duration,
 ) -> Result<(), NodeError> {
-    let live: Vec<(String, String, String)> = runtime_pod
+    let live: Vec<runtime_manager::Kill> = runtime_pod
         .live()
-        .map(|c| (c.id.clone(), c.metadata.name.clone(), String::new()))
+        .map(|c| runtime_manager::Kill {
+            id: c.id.clone(),
+            name: c.metadata.name.clone(),
+            reason: String::new(),
+            grace: None,
+        })
         .collect();
     runtime_manager::kill_containers(kubelet, pod, &live, grace).await;
     for sandbox in &runtime_pod.sandboxes {

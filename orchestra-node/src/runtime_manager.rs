@@ -42,12 +42,57 @@ pub struct PodActions {
     pub kill_pod: bool,
     /// Create a sandbox with this attempt number.
     pub create_sandbox: Option<u32>,
-    /// Containers to stop: (container id, name, why).
-    pub kill: Vec<(String, String, String)>,
+    /// Containers to stop.
+    pub kill: Vec<Kill>,
     /// The init container to start next (index into `initContainers`).
     pub next_init: Option<usize>,
     /// App containers to start (indexes into `containers`).
     pub start: Vec<usize>,
+}
+
+/// A container to stop, and why.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Kill {
+    /// The runtime's container id.
+    pub id: String,
+    /// The container's name.
+    pub name: String,
+    /// The message of its `Killing` event (empty: "Stopping container <name>").
+    pub reason: String,
+    /// The grace period, if not the pod's: a failed probe's `terminationGracePeriodSeconds`.
+    pub grace: Option<Duration>,
+}
+
+impl Kill {
+    fn new(container: &ContainerStatus, reason: String) -> Self {
+        Self {
+            id: container.id.clone(),
+            name: container.metadata.name.clone(),
+            reason,
+            grace: None,
+        }
+    }
+}
+
+/// The message and grace period of a kill after a failed liveness or startup probe.
+fn probe_kill(
+    container: &Container,
+    latest: &ContainerStatus,
+    probe_type: crate::probe::ProbeType,
+) -> Kill {
+    let mut kill = Kill::new(
+        latest,
+        format!(
+            "Container {} failed {} probe, will be restarted",
+            container.name,
+            probe_type.as_str().to_lowercase()
+        ),
+    );
+    kill.grace = probe_type
+        .of(container)
+        .and_then(|probe| probe.termination_grace_period_seconds)
+        .map(|seconds| Duration::from_secs(seconds.max(1).unsigned_abs()));
+    kill
 }
 
 /// A stable hash of a container's spec, recorded on the runtime container; a different hash
@@ -121,9 +166,8 @@ pub fn compute_actions(pod: &Pod, runtime: &RuntimePod, probes: &PodProbes) -> P
         let known = spec.containers.iter().any(|c| c.name == live.metadata.name)
             || init_containers.iter().any(|c| c.name == live.metadata.name);
         if !known {
-            actions.kill.push((
-                live.id.clone(),
-                live.metadata.name.clone(),
+            actions.kill.push(Kill::new(
+                live,
                 "Container is not in the pod spec".to_owned(),
             ));
         }
@@ -143,15 +187,7 @@ pub fn compute_actions(pod: &Pod, runtime: &RuntimePod, probes: &PodProbes) -> P
                     && let Some(running) = pod_status::running_container(container, latest)
                 {
                     if let Some((probe_type, _)) = probes.must_restart(&running) {
-                        actions.kill.push((
-                            latest.id.clone(),
-                            container.name.clone(),
-                            format!(
-                                "Container {} failed {} probe, will be restarted",
-                                container.name,
-                                probe_type.as_str().to_lowercase()
-                            ),
-                        ));
+                        actions.kill.push(probe_kill(container, latest, probe_type));
                         actions.next_init = Some(index);
                         return actions;
                     }
@@ -192,22 +228,19 @@ pub fn compute_actions(pod: &Pod, runtime: &RuntimePod, probes: &PodProbes) -> P
                 let changed =
                     container_hash(latest).is_some_and(|h| h != hash_container(container));
                 let restart = probe_failure.is_none() || policy != "Never";
-                let reason = match (probe_failure, changed) {
-                    (Some((probe_type, _)), _) => Some(format!(
-                        "Container {} failed {} probe, will be restarted",
-                        container.name,
-                        probe_type.as_str().to_lowercase()
-                    )),
-                    (None, true) => Some(format!(
-                        "Container {} definition changed, will be restarted",
-                        container.name
+                let kill = match (probe_failure, changed) {
+                    (Some((probe_type, _)), _) => Some(probe_kill(container, latest, probe_type)),
+                    (None, true) => Some(Kill::new(
+                        latest,
+                        format!(
+                            "Container {} definition changed, will be restarted",
+                            container.name
+                        ),
                     )),
                     (None, false) => None,
                 };
-                if let Some(reason) = reason {
-                    actions
-                        .kill
-                        .push((latest.id.clone(), container.name.clone(), reason));
+                if let Some(kill) = kill {
+                    actions.kill.push(kill);
                     if restart {
                         actions.start.push(index);
                     }
@@ -224,11 +257,9 @@ pub fn compute_actions(pod: &Pod, runtime: &RuntimePod, probes: &PodProbes) -> P
                 }
             }
             ContainerState::Created | ContainerState::Unknown => {
-                actions.kill.push((
-                    latest.id.clone(),
-                    container.name.clone(),
-                    "Container never started".to_owned(),
-                ));
+                actions
+                    .kill
+                    .push(Kill::new(latest, "Container never started".to_owned()));
                 actions.start.push(index);
             }
         }
@@ -786,6 +817,13 @@ async fn ensure_image(
             left,
         ));
     }
+    kubelet.event_about_container(
+        pod,
+        &container.name,
+        false,
+        "Pulling",
+        format!("Pulling image \"{image}\""),
+    );
     let started = tokio::time::Instant::now();
     match kubelet
         .runtime
@@ -815,22 +853,21 @@ async fn ensure_image(
     }
 }
 
-/// Stops containers concurrently, each with `grace`; each comes with the reason published in
-/// its `Killing` event (empty: "Stopping container").
-pub async fn kill_containers(
-    kubelet: &Kubelet,
-    pod: &Pod,
-    containers: &[(String, String, String)],
-    grace: Duration,
-) {
-    let stops = containers.iter().map(|(id, name, why)| async move {
-        let message = if why.is_empty() {
+/// Stops containers concurrently, each with its own grace period or else `grace`, and
+/// publishes a `Killing` event for each.
+pub async fn kill_containers(kubelet: &Kubelet, pod: &Pod, containers: &[Kill], grace: Duration) {
+    let stops = containers.iter().map(|kill| async move {
+        let name = &kill.name;
+        let message = if kill.reason.is_empty() {
             format!("Stopping container {name}")
         } else {
-            why.clone()
+            kill.reason.clone()
         };
         kubelet.event_about_container(pod, name, false, "Killing", message);
-        if let Err(error) = kubelet.runtime.stop_container(id, grace).await
+        if let Err(error) = kubelet
+            .runtime
+            .stop_container(&kill.id, kill.grace.unwrap_or(grace))
+            .await
             && !error.is_not_found()
         {
             tracing::warn!(container = %name, %error, "stopping a container failed");
@@ -1049,11 +1086,48 @@ mod tests {
         let got = actions(&p, &runtime(Some(PodSandboxState::Ready), vec![running]));
         assert_eq!(got.kill.len(), 1);
         assert!(
-            got.kill[0].2.contains("definition changed"),
+            got.kill[0].reason.contains("definition changed"),
             "{:?}",
             got.kill
         );
         assert_eq!(got.start, [0]);
+    }
+
+    #[test]
+    fn a_failed_liveness_probe_kills_with_the_probes_grace_period_and_restarts_unless_never() {
+        for (policy, restarts) in [("Always", true), ("Never", false)] {
+            let p: Pod = serde_json::from_value(serde_json::json!({
+                "metadata": {"uid": "u"},
+                "spec": {"restartPolicy": policy, "containers": [{
+                    "name": "a", "image": "busybox",
+                    "livenessProbe": {"exec": {"command": ["true"]}, "failureThreshold": 1,
+                                      "terminationGracePeriodSeconds": 3}
+                }]}
+            }))
+            .unwrap();
+            let running = container(&p, "a", 0, "running");
+            let spec = &p.spec.as_ref().unwrap().containers[0];
+            let mut probes = PodProbes::default();
+            let target = crate::pod_status::running_container(spec, &running).unwrap();
+            probes.record(
+                &target,
+                crate::probe::ProbeType::Liveness,
+                &crate::probe::ProbeResult::Failure("dead".into()),
+                tokio::time::Instant::now(),
+            );
+            let got = compute_actions(
+                &p,
+                &runtime(Some(PodSandboxState::Ready), vec![running.clone()]),
+                &probes,
+            );
+            assert_eq!(got.kill.len(), 1, "{policy}");
+            assert_eq!(got.kill[0].grace, Some(Duration::from_secs(3)));
+            assert_eq!(
+                got.kill[0].reason,
+                "Container a failed liveness probe, will be restarted"
+            );
+            assert_eq!(!got.start.is_empty(), restarts, "{policy}");
+        }
     }
 
     #[test]
