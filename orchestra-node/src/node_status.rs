@@ -10,7 +10,8 @@
 //! capacity and allocatable, the conditions `MemoryPressure`, `DiskPressure`, `PIDPressure`
 //! and `Ready` (ready when the runtime reports `RuntimeReady` and `NetworkReady`), the
 //! `InternalIP` and `Hostname` addresses, `nodeInfo`, the kubelet endpoint and the images
-//! it holds (the 50 largest). It patches the status when it differs from what the API has
+//! it holds (the 50 largest). Conditions other components own (`NetworkUnavailable`, which
+//! a route controller sets, not the kubelet) are kept as they are. It patches the status when it differs from what the API has
 //! (heartbeat times aside) or when `node_status_report_frequency` (5 min) has passed since
 //! the last report; the Lease is the frequent heartbeat.
 

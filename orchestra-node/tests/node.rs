@@ -169,3 +169,103 @@ async fn an_existing_node_is_reused_and_its_default_labels_updated() {
     assert_eq!(node.metadata.labels.as_ref().unwrap()["team"], "blue");
     agent.stop().await;
 }
+
+/// Waits until the node's Lease has been renewed `times` more times.
+async fn lease_renewals(client: &Arc<dyn orchestra_api::Client>, node: &str, times: usize) {
+    let leases = Api::<Lease>::namespaced(Arc::clone(client), "kube-node-lease");
+    let mut last = None;
+    for _ in 0..=times {
+        let before = last.clone();
+        last = Some(
+            wait_for("a lease renewal", Duration::from_secs(5), || {
+                let leases = leases.clone();
+                let before = before.clone();
+                async move {
+                    let lease = leases.get_opt(node).await.ok().flatten()?;
+                    let renewed = lease.spec.as_ref()?.renew_time.clone()?.0;
+                    before.is_none_or(|b| renewed > b).then_some(renewed)
+                }
+            })
+            .await,
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unchanged_node_status_is_not_posted_again_before_the_report_frequency() {
+    let client = server().await;
+    let mut config = fast_config("node-1");
+    config.node_status_update_frequency = Duration::from_millis(100);
+    config.node_status_report_frequency = Duration::from_secs(300);
+    let agent = start_agent(&client, config, SimRuntime::new());
+    let ready = wait_for("the node to be Ready", Duration::from_secs(10), || {
+        let nodes = nodes(&client);
+        async move {
+            let node = nodes.get_opt("node-1").await.ok().flatten()?;
+            node.status
+                .as_ref()?
+                .conditions
+                .as_ref()?
+                .iter()
+                .any(|c| c.type_ == "Ready" && c.status == "True")
+                .then_some(node)
+        }
+    })
+    .await;
+    // The agent keeps beating (the Lease) and computing its status (every 100 ms)…
+    lease_renewals(&client, "node-1", 3).await;
+    // …but posts nothing: nothing changed.
+    let now = nodes(&client).get("node-1").await.unwrap();
+    assert_eq!(
+        now.metadata.resource_version,
+        ready.metadata.resource_version
+    );
+    agent.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn memory_used_by_containers_brings_memory_pressure() {
+    let client = server().await;
+    let mut config = fast_config("node-1");
+    config.memory = "1Gi".parse().unwrap();
+    let agent = start_agent(&client, config, SimRuntime::new());
+    create(
+        &client,
+        &simple_pod(
+            "hog",
+            "node-1",
+            &[("sim.orchestra.dev/memory-usage", "950Mi")],
+        ),
+    )
+    .await;
+    let node = wait_for("MemoryPressure", Duration::from_secs(10), || {
+        let nodes = nodes(&client);
+        async move {
+            let node = nodes.get_opt("node-1").await.ok().flatten()?;
+            node.status
+                .as_ref()?
+                .conditions
+                .as_ref()?
+                .iter()
+                .any(|c| c.type_ == "MemoryPressure" && c.status == "True")
+                .then_some(node)
+        }
+    })
+    .await;
+    let pressure = node
+        .status
+        .as_ref()
+        .unwrap()
+        .conditions
+        .as_ref()
+        .unwrap()
+        .iter()
+        .find(|c| c.type_ == "MemoryPressure")
+        .unwrap()
+        .clone();
+    assert_eq!(
+        pressure.reason.as_deref(),
+        Some("KubeletHasInsufficientMemory")
+    );
+    agent.stop().await;
+}
