@@ -499,23 +499,6 @@ fn node_condition(node: &Value, kind: &str) -> String {
         .unwrap_or_default()
 }
 
-const TOLERANT_DEPLOYMENT: &str = r#"
-apiVersion: apps/v1
-kind: Deployment
-metadata:
-  name: tolerant
-spec:
-  replicas: 2
-  selector: {matchLabels: {app: tolerant}}
-  template:
-    metadata: {labels: {app: tolerant}}
-    spec:
-      containers: [{name: app, image: nginx}]
-      tolerations:
-      - {key: node.kubernetes.io/unreachable, operator: Exists, effect: NoExecute, tolerationSeconds: 2}
-      - {key: node.kubernetes.io/not-ready, operator: Exists, effect: NoExecute, tolerationSeconds: 2}
-"#;
-
 #[test]
 fn pods_of_a_node_that_stops_reporting_are_evicted_and_replaced_elsewhere() {
     let cluster = Session::up(
@@ -532,6 +515,10 @@ fn pods_of_a_node_that_stops_reporting_are_evicted_and_replaced_elsewhere() {
             "--node-status-update-frequency",
             "1s",
             "--node-lease-duration-seconds",
+            "2",
+            "--default-unreachable-toleration-seconds",
+            "2",
+            "--default-not-ready-toleration-seconds",
             "2",
         ],
     );
@@ -554,18 +541,34 @@ fn pods_of_a_node_that_stops_reporting_are_evicted_and_replaced_elsewhere() {
     });
     // Everything lands on extra-1 while node-1 is cordoned.
     cluster.ok(&["cordon", "node-1"]);
-    let manifest = cluster.file("tolerant.yaml", TOLERANT_DEPLOYMENT);
-    cluster.ok(&["apply", "-f", &manifest]);
+    cluster.ok(&[
+        "create",
+        "deployment",
+        "tolerant",
+        "--image=nginx",
+        "--replicas=2",
+    ]);
     cluster.ok(&["rollout", "status", "deployment/tolerant", "--timeout=90s"]);
     let first = pods(&cluster, "app=tolerant");
     assert!(
         first.iter().all(|p| p.2 == "extra-1" && p.1 == "Running"),
         "{first:?}"
     );
+    // The API server gave the pods the shortened default tolerations.
+    let list = cluster.json(&["get", "pods", "-l", "app=tolerant"]);
+    let tolerations = &items(&list)[0]["spec"]["tolerations"];
+    let unreachable = tolerations
+        .as_array()
+        .into_iter()
+        .flatten()
+        .find(|t| t["key"] == "node.kubernetes.io/unreachable")
+        .unwrap_or_else(|| panic!("no unreachable toleration in {tolerations}"));
+    assert_eq!(unreachable["tolerationSeconds"], 2);
+    assert_eq!(unreachable["effect"], "NoExecute");
     cluster.ok(&["uncordon", "node-1"]);
 
     extra.kill();
-    let node = wait_for("extra-1 to become unreachable", CONVERGE, || {
+    wait_for("extra-1 to become unreachable", CONVERGE, || {
         let node = cluster.json(&["get", "nodes", "extra-1"]);
         let tainted = node
             .pointer("/spec/taints")
@@ -574,14 +577,13 @@ fn pods_of_a_node_that_stops_reporting_are_evicted_and_replaced_elsewhere() {
             .flatten()
             .any(|t| t["key"] == "node.kubernetes.io/unreachable" && t["effect"] == "NoExecute");
         if tainted && node_condition(&node, "Ready") == "Unknown" {
-            Ok(node)
+            Ok(())
         } else {
             Err(node["spec"].to_string())
         }
     });
     let status = cluster.ok(&["get", "node", "extra-1"]);
     assert!(status.contains("NotReady"), "{status}");
-    drop(node);
 
     wait_for("the pods to be replaced on node-1", CONVERGE, || {
         let all = pods(&cluster, "app=tolerant");

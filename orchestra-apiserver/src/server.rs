@@ -10,7 +10,7 @@ use futures::future::BoxFuture;
 use orchestra_api::{Status, kinds};
 use orchestra_store::registry::service_allocation::ServiceNetwork;
 use orchestra_store::{
-    DiskKv, EtcdKv, KvStore, LocalClient, MemoryKv, Store, StoreConfig, StoreError,
+    AdmissionConfig, DiskKv, EtcdKv, KvStore, LocalClient, MemoryKv, Store, StoreConfig, StoreError,
 };
 
 use crate::authz::{self, AllowAuthenticated};
@@ -65,6 +65,8 @@ pub struct ApiServerConfig {
     /// The address the `kubernetes` Service's endpoints point at (Kubernetes'
     /// `--advertise-address`); the listen address when unset.
     pub advertise_address: Option<IpAddr>,
+    /// Settings of the admission plugins (`--default-not-ready-toleration-seconds`, …).
+    pub admission: AdmissionConfig,
 }
 
 impl ApiServerConfig {
@@ -77,6 +79,7 @@ impl ApiServerConfig {
             store: StoreBackend::Embedded,
             service_network: ServiceNetwork::default(),
             advertise_address: None,
+            admission: AdmissionConfig::default(),
         }
     }
 }
@@ -140,6 +143,7 @@ pub async fn start(
         kinds::BUILTIN.iter().map(|k| (*k).clone()),
         StoreConfig {
             service_network: config.service_network.clone(),
+            admission: config.admission.clone(),
             ..StoreConfig::default()
         },
     )

@@ -27,6 +27,7 @@ use orchestra_apiserver::serve::termination_signal;
 use orchestra_apiserver::server::{ApiServerConfig, StoreBackend, start};
 use orchestra_client::HttpClient;
 use orchestra_examples::cluster::{self, Components, numbered_nodes};
+use orchestra_store::AdmissionConfig;
 use orchestra_store::registry::service_allocation::ServiceNetwork;
 use tracing_subscriber::EnvFilter;
 
@@ -140,6 +141,13 @@ struct ApiserverArgs {
     /// The node ports NodePort and LoadBalancer Services get, as `FIRST-LAST`.
     #[arg(long, default_value = "30000-32767", value_parser = parse_port_range)]
     service_node_port_range: RangeInclusive<i32>,
+    /// How long pods tolerate a not-ready node, unless they say otherwise (the
+    /// `DefaultTolerationSeconds` admission plugin).
+    #[arg(long, default_value_t = 300)]
+    default_not_ready_toleration_seconds: i64,
+    /// How long pods tolerate an unreachable node, unless they say otherwise.
+    #[arg(long, default_value_t = 300)]
+    default_unreachable_toleration_seconds: i64,
 }
 
 fn parse_port_range(text: &str) -> Result<RangeInclusive<i32>, String> {
@@ -220,6 +228,10 @@ impl ApiserverArgs {
                 node_port_range: self.service_node_port_range.clone(),
             },
             advertise_address: self.advertise_address,
+            admission: AdmissionConfig {
+                default_not_ready_toleration_seconds: self.default_not_ready_toleration_seconds,
+                default_unreachable_toleration_seconds: self.default_unreachable_toleration_seconds,
+            },
         }
     }
 }
