@@ -175,11 +175,10 @@ async fn lease_renewals(client: &Arc<dyn orchestra_api::Client>, node: &str, tim
     let leases = Api::<Lease>::namespaced(Arc::clone(client), "kube-node-lease");
     let mut last = None;
     for _ in 0..=times {
-        let before = last.clone();
+        let before = last;
         last = Some(
             wait_for("a lease renewal", Duration::from_secs(5), || {
                 let leases = leases.clone();
-                let before = before.clone();
                 async move {
                     let lease = leases.get_opt(node).await.ok().flatten()?;
                     let renewed = lease.spec.as_ref()?.renew_time.clone()?.0;
