@@ -95,12 +95,27 @@ fn pods(cluster: &Session, selector: &str) -> Vec<(String, String, String, Strin
 #[test]
 fn deployments_roll_out_onto_the_nodes_and_services_list_their_ready_pods() {
     let cluster = Session::up(kubectl(), &["--store", "memory"]);
-    let nodes = cluster.json(&["get", "nodes"]);
-    let names: Vec<_> = items(&nodes)
-        .iter()
-        .map(|n| str_at(n, "/metadata/name"))
-        .collect();
-    assert_eq!(names, ["node-1", "node-2", "node-3"]);
+    deployments_and_services_flow(&cluster, &["node-1", "node-2", "node-3"]);
+}
+
+/// Issue 7's first flow: `kubectl create deployment`, and `kubectl apply` of the documentation's
+/// nginx Deployment and Service; both roll out onto `nodes`, and the Service's EndpointSlice
+/// and Endpoints list the ready pods' IPs.
+fn deployments_and_services_flow(cluster: &Session, names: &[&str]) {
+    wait_for("every node to be Ready", CONVERGE, || {
+        let nodes = cluster.json(&["get", "nodes"]);
+        let mut ready: Vec<_> = items(&nodes)
+            .iter()
+            .filter(|n| node_condition(n, "Ready") == "True")
+            .map(|n| str_at(n, "/metadata/name").to_owned())
+            .collect();
+        ready.sort();
+        if ready == names {
+            Ok(())
+        } else {
+            Err(format!("{ready:?}"))
+        }
+    });
 
     cluster.ok(&[
         "create",
@@ -121,7 +136,7 @@ fn deployments_roll_out_onto_the_nodes_and_services_list_their_ready_pods() {
         assert!(out.contains("successfully rolled out"), "{out}");
     }
 
-    let web = pods(&cluster, "app=web");
+    let web = pods(cluster, "app=web");
     assert_eq!(web.len(), 3, "{web:?}");
     for (name, phase, node, ip) in &web {
         assert_eq!(phase, "Running", "{name}");
@@ -132,16 +147,16 @@ fn deployments_roll_out_onto_the_nodes_and_services_list_their_ready_pods() {
     let mut used: Vec<_> = web.iter().map(|p| p.2.clone()).collect();
     used.sort();
     used.dedup();
-    assert_eq!(used.len(), 3, "{web:?}");
+    assert_eq!(used.len(), names.len().min(3), "{web:?}");
 
-    let mut nginx_ips: Vec<String> = pods(&cluster, "app.kubernetes.io/name=nginx")
+    let mut nginx_ips: Vec<String> = pods(cluster, "app.kubernetes.io/name=nginx")
         .into_iter()
         .map(|p| p.3)
         .collect();
     nginx_ips.sort();
     assert_eq!(nginx_ips.len(), 3);
     wait_for("the Service's slice to list the pods", CONVERGE, || {
-        let ips = ready_slice_ips(&cluster, "nginx-service");
+        let ips = ready_slice_ips(cluster, "nginx-service");
         if ips == nginx_ips {
             Ok(())
         } else {
@@ -608,4 +623,103 @@ fn pods_of_a_node_that_stops_reporting_are_evicted_and_replaced_elsewhere() {
             );
         }
     }
+}
+
+#[test]
+fn the_components_run_as_separate_processes_over_a_real_etcd() {
+    let runtime = tokio::runtime::Runtime::new().expect("a runtime");
+    let etcd = runtime
+        .block_on(orchestra_store::LocalEtcd::start())
+        .expect("etcd starts (Debian package etcd-server)");
+    let dir = tempfile::tempdir().expect("temp dir");
+    let store = format!("etcd={}", etcd.endpoint());
+    let server =
+        support::ApiServer::spawn("apiserver", dir.path(), "127.0.0.1:0", &["--store", &store])
+            .unwrap_or_else(|e| panic!("{e}"));
+    let kubeconfig = server.kubeconfig();
+    let _components = [
+        Component::start(&["controller-manager"], &kubeconfig),
+        Component::start(&["scheduler"], &kubeconfig),
+        Component::start(&["node", "--name", "worker-a"], &kubeconfig),
+        Component::start(&["node", "--name", "worker-b"], &kubeconfig),
+    ];
+    let cluster = Session {
+        server,
+        kubectl: kubectl(),
+        dir,
+    };
+    deployments_and_services_flow(&cluster, &["worker-a", "worker-b"]);
+}
+
+#[test]
+fn a_cluster_started_again_on_its_data_dir_keeps_its_objects_and_converges() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let first = support::ApiServer::up(dir.path(), &[]);
+    let cluster = Session {
+        server: first,
+        kubectl: kubectl(),
+        dir,
+    };
+    cluster.ok(&[
+        "create",
+        "deployment",
+        "web",
+        "--image=nginx",
+        "--replicas=3",
+    ]);
+    cluster.ok(&[
+        "create",
+        "configmap",
+        "settings",
+        "--from-literal=mode=fast",
+    ]);
+    cluster.ok(&["rollout", "status", "deployment/web", "--timeout=90s"]);
+    let before: Vec<String> = pods(&cluster, "app=web").into_iter().map(|p| p.0).collect();
+
+    let Session {
+        server,
+        kubectl,
+        dir,
+    } = cluster;
+    assert!(server.terminate().success(), "up stops cleanly on SIGTERM");
+    let cluster = Session {
+        server: support::ApiServer::up(dir.path(), &[]),
+        kubectl,
+        dir,
+    };
+    let mode = cluster.ok(&[
+        "get",
+        "configmap",
+        "settings",
+        "-o",
+        "jsonpath={.data.mode}",
+    ]);
+    assert_eq!(mode, "fast");
+    wait_for("the nodes to be Ready again", CONVERGE, || {
+        let nodes = cluster.json(&["get", "nodes"]);
+        let ready = items(&nodes)
+            .iter()
+            .filter(|n| node_condition(n, "Ready") == "True")
+            .count();
+        if ready == 3 {
+            Ok(())
+        } else {
+            Err(format!("{ready} ready"))
+        }
+    });
+    cluster.ok(&["rollout", "status", "deployment/web", "--timeout=90s"]);
+    wait_for("the same three pods to run again", CONVERGE, || {
+        let now = pods(&cluster, "app=web");
+        let mut names: Vec<String> = now.iter().map(|p| p.0.clone()).collect();
+        let mut want = before.clone();
+        names.sort();
+        want.sort();
+        if names == want && now.iter().all(|p| p.1 == "Running") {
+            Ok(())
+        } else {
+            Err(format!("{now:?}, before {before:?}"))
+        }
+    });
+    let replica_sets = cluster.json(&["get", "replicasets", "-l", "app=web"]);
+    assert_eq!(items(&replica_sets).len(), 1, "no second ReplicaSet");
 }
