@@ -1,11 +1,13 @@
 //! [`NodeAgent`]: one node's kubelet, built from an API client, a [`NodeConfig`] and a
 //! container runtime, and run until a shutdown signal.
 //!
-//! Running an agent registers (or re-uses) its Node, pushes the pod CIDR to the runtime,
-//! and starts the kubelet's loops: the Lease heartbeat, the node status, an informer of the
-//! pods bound to the node (field selector `spec.nodeName=<name>`) and one of its own Node,
-//! the pod workers, the runtime's container events, housekeeping (removing what the
-//! runtime holds for pods the agent does not know), and the static pod manifests. When the
+//! Running an agent starts the pod workers, the runtime's container events and the static
+//! pod manifests at once — static pods run even while the API cannot be reached, as they
+//! may be the control plane itself — then registers (or re-uses) its Node, pushes the pod
+//! CIDR to the runtime, and starts the rest of the kubelet's loops: the Lease heartbeat,
+//! the node status, an informer of the pods bound to the node (field selector
+//! `spec.nodeName=<name>`) and one of its own Node, and housekeeping (removing what the
+//! runtime holds for pods the agent does not know, and mirror pods without a manifest). When the
 //! shutdown future completes, the loops stop; containers keep running, as they do when a
 //! kubelet stops, and an agent started again with the same runtime takes them over.
 
@@ -251,6 +253,14 @@ async fn register(kubelet: &Kubelet) -> Arc<Node> {
 
 /// Everything the agent runs, until dropped.
 async fn serve(kubelet: Arc<Kubelet>) {
+    // Pod workers and static pods start before the node is registered, as the kubelet's do:
+    // a static pod (the API server itself, say) must not wait for the API.
+    let mut loops = JoinSet::new();
+    loops.spawn(pod_workers::run_dispatcher(Arc::clone(&kubelet)));
+    loops.spawn(run_container_events(Arc::clone(&kubelet)));
+    if kubelet.config.static_pod_path.is_some() {
+        loops.spawn(run_static_pods(Arc::clone(&kubelet)));
+    }
     let node = register(&kubelet).await;
     kubelet.node.send_replace(Some(node));
     push_pod_cidr(&kubelet).await;
@@ -317,14 +327,8 @@ async fn serve(kubelet: Arc<Kubelet>) {
         node: node_informer,
     };
 
-    let mut loops = JoinSet::new();
     loops.spawn(node_lease::run_lease_loop(Arc::clone(&kubelet)));
     loops.spawn(node_status::run_status_loop(Arc::clone(&kubelet)));
-    loops.spawn(pod_workers::run_dispatcher(Arc::clone(&kubelet)));
-    loops.spawn(run_container_events(Arc::clone(&kubelet)));
-    if kubelet.config.static_pod_path.is_some() {
-        loops.spawn(run_static_pods(Arc::clone(&kubelet)));
-    }
     loops.spawn(run_housekeeping(Arc::clone(&kubelet), pod_informer));
     while let Some(result) = loops.join_next().await {
         if let Err(error) = result

@@ -123,8 +123,18 @@ async fn sync_record(
         return Ok(None);
     }
     let pod = &record.pod;
+    // A static pod runs whether or not the API can be reached (it may be the API server
+    // itself); only its mirror waits for the API.
+    let mut mirror_failed = false;
     let mirror = if record.is_static {
-        status_manager::ensure_mirror_pod(kubelet, record).await?
+        match status_manager::ensure_mirror_pod(kubelet, record).await {
+            Ok(mirror) => mirror,
+            Err(error) => {
+                tracing::warn!(node = %kubelet.config.name, pod = %pod_display(&record.pod), %error, "creating the mirror pod failed");
+                mirror_failed = true;
+                None
+            }
+        }
     } else {
         None
     };
@@ -183,7 +193,12 @@ async fn sync_record(
         terminate(kubelet, pod, &view, target.as_ref(), &runtime_pod, work).await?;
         return Ok(None);
     }
-    run(kubelet, pod, &view, target.as_ref(), runtime_pod, work).await
+    let next = run(kubelet, pod, &view, target.as_ref(), runtime_pod, work).await?;
+    Ok(if mirror_failed {
+        earliest(next, Some(Duration::from_secs(2)))
+    } else {
+        next
+    })
 }
 
 /// Stops every live container of the pod with `grace`, then its sandboxes.

@@ -102,3 +102,47 @@ async fn a_static_pod_runs_and_is_mirrored_until_its_manifest_is_removed() {
     agent.stop().await;
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_static_pod_runs_while_the_api_is_unreachable_and_is_mirrored_once_it_is_back() {
+    let server = server().await;
+    let dir = std::env::temp_dir().join(format!("orchestra-static-offline-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("etcd.yaml"), MANIFEST).unwrap();
+    let mut config = fast_config("node-1");
+    config.static_pod_path = Some(dir.clone());
+    let link = Switch::new(&server, false);
+    let client: std::sync::Arc<dyn orchestra_api::Client> = link.clone();
+    let agent = start_agent(&client, config, SimRuntime::new());
+
+    wait_for(
+        "the static pod to run without the API",
+        Duration::from_secs(10),
+        || {
+            let sim = agent.sim.clone();
+            async move { (sim.counts() == (1, 1)).then_some(()) }
+        },
+    )
+    .await;
+    assert!(
+        pods(&server)
+            .get_opt("etcd-node-1")
+            .await
+            .unwrap()
+            .is_none()
+    );
+
+    link.set_up(true);
+    let mirror = wait_running_ready(&server, "etcd-node-1").await;
+    assert!(
+        mirror
+            .metadata
+            .annotations
+            .as_ref()
+            .unwrap()
+            .contains_key("kubernetes.io/config.mirror")
+    );
+    assert_eq!(agent.sim.counts(), (1, 1), "the same pod, not a second one");
+    agent.stop().await;
+    std::fs::remove_dir_all(&dir).unwrap();
+}

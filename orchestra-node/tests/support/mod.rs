@@ -8,8 +8,15 @@ use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use async_trait::async_trait;
 use orchestra_api::k8s_openapi::api::core::v1::{Namespace, Node, Pod};
-use orchestra_api::{Api, Client, PostParams, kinds};
+use orchestra_api::{
+    Api, ArcObject, Client, DeleteOutcome, DeleteParams, GetParams, ListParams, ObjectList, Patch,
+    PatchParams, PostParams, ResourceKind, Status, StatusReason, Subresource, WatchParams,
+    WatchStream, kinds,
+};
 use orchestra_node::{NodeAgent, NodeConfig, NodeError, SimRuntime};
 use orchestra_store::{LocalClient, MemoryKv, Store, StoreConfig};
 use tokio::sync::oneshot;
@@ -192,4 +199,151 @@ pub async fn wait_running_ready(client: &Arc<dyn Client>, name: &str) -> Arc<Pod
         |p| phase(p) == Some("Running") && condition(p, "Ready") == Some("True"),
     )
     .await
+}
+
+/// A connection to the server that can be cut: while down, every request fails with 503.
+pub struct Switch {
+    inner: Arc<dyn Client>,
+    up: AtomicBool,
+}
+
+impl Switch {
+    /// A connection to `inner`, up or down.
+    pub fn new(inner: &Arc<dyn Client>, up: bool) -> Arc<Self> {
+        Arc::new(Self {
+            inner: Arc::clone(inner),
+            up: AtomicBool::new(up),
+        })
+    }
+
+    /// Connects or cuts.
+    pub fn set_up(&self, up: bool) {
+        self.up.store(up, Ordering::SeqCst);
+    }
+
+    fn pass(&self) -> Result<(), Status> {
+        if self.up.load(Ordering::SeqCst) {
+            Ok(())
+        } else {
+            Err(Status::failure(StatusReason::ServiceUnavailable, "the link is cut").with_code(503))
+        }
+    }
+}
+
+#[async_trait]
+impl Client for Switch {
+    async fn get(
+        &self,
+        kind: &ResourceKind,
+        namespace: Option<&str>,
+        name: &str,
+        params: &GetParams,
+    ) -> Result<ArcObject, Status> {
+        self.pass()?;
+        self.inner.get(kind, namespace, name, params).await
+    }
+    async fn list(
+        &self,
+        kind: &ResourceKind,
+        namespace: Option<&str>,
+        params: &ListParams,
+    ) -> Result<ObjectList, Status> {
+        self.pass()?;
+        self.inner.list(kind, namespace, params).await
+    }
+    async fn watch(
+        &self,
+        kind: &ResourceKind,
+        namespace: Option<&str>,
+        params: &WatchParams,
+    ) -> Result<WatchStream, Status> {
+        self.pass()?;
+        self.inner.watch(kind, namespace, params).await
+    }
+    async fn create(
+        &self,
+        kind: &ResourceKind,
+        namespace: Option<&str>,
+        object: ArcObject,
+        params: &PostParams,
+    ) -> Result<ArcObject, Status> {
+        self.pass()?;
+        self.inner.create(kind, namespace, object, params).await
+    }
+    async fn create_subresource(
+        &self,
+        kind: &ResourceKind,
+        namespace: Option<&str>,
+        name: &str,
+        subresource: Subresource,
+        object: ArcObject,
+        params: &PostParams,
+    ) -> Result<ArcObject, Status> {
+        self.pass()?;
+        self.inner
+            .create_subresource(kind, namespace, name, subresource, object, params)
+            .await
+    }
+    async fn replace(
+        &self,
+        kind: &ResourceKind,
+        namespace: Option<&str>,
+        name: &str,
+        subresource: Option<Subresource>,
+        object: ArcObject,
+        params: &PostParams,
+    ) -> Result<ArcObject, Status> {
+        self.pass()?;
+        self.inner
+            .replace(kind, namespace, name, subresource, object, params)
+            .await
+    }
+    async fn patch(
+        &self,
+        kind: &ResourceKind,
+        namespace: Option<&str>,
+        name: &str,
+        subresource: Option<Subresource>,
+        patch: &Patch,
+        params: &PatchParams,
+    ) -> Result<ArcObject, Status> {
+        self.pass()?;
+        self.inner
+            .patch(kind, namespace, name, subresource, patch, params)
+            .await
+    }
+    async fn get_subresource(
+        &self,
+        kind: &ResourceKind,
+        namespace: Option<&str>,
+        name: &str,
+        subresource: Subresource,
+    ) -> Result<ArcObject, Status> {
+        self.pass()?;
+        self.inner
+            .get_subresource(kind, namespace, name, subresource)
+            .await
+    }
+    async fn delete(
+        &self,
+        kind: &ResourceKind,
+        namespace: Option<&str>,
+        name: &str,
+        params: &DeleteParams,
+    ) -> Result<DeleteOutcome, Status> {
+        self.pass()?;
+        self.inner.delete(kind, namespace, name, params).await
+    }
+    async fn delete_collection(
+        &self,
+        kind: &ResourceKind,
+        namespace: Option<&str>,
+        list: &ListParams,
+        params: &DeleteParams,
+    ) -> Result<ObjectList, Status> {
+        self.pass()?;
+        self.inner
+            .delete_collection(kind, namespace, list, params)
+            .await
+    }
 }
