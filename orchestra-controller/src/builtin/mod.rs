@@ -39,10 +39,13 @@ pub const CONTROLLER_NAMES: &[&str] = &[
     "deployment-controller",
     "endpoints-controller",
     "endpointslice-controller",
+    "garbage-collector-controller",
+    "namespace-controller",
     "node-ipam-controller",
     "node-lifecycle-controller",
     "replicaset-controller",
     "replicationcontroller-controller",
+    "serviceaccount-controller",
     "taint-eviction-controller",
 ];
 
@@ -125,6 +128,12 @@ pub struct ControllerManagerConfig {
     pub node_ipam: node_ipam::NodeIpamConfig,
     /// The node lifecycle and taint eviction controllers.
     pub node_lifecycle: node_lifecycle::NodeLifecycleConfig,
+    /// The namespace controller.
+    pub namespace: namespace::NamespaceConfig,
+    /// The garbage collector (`--enable-garbage-collector` is its selection).
+    pub garbage_collector: garbage_collector::GarbageCollectorConfig,
+    /// The ServiceAccount controller.
+    pub service_account: serviceaccount::ServiceAccountConfig,
 }
 
 /// Why the controllers could not be set up.
@@ -165,6 +174,15 @@ pub fn add_all(
     }
     if on("node-ipam-controller") {
         node_ipam::add_to(manager, config.node_ipam)?;
+    }
+    if on("namespace-controller") {
+        namespace::add_to(manager, config.namespace);
+    }
+    if on("garbage-collector-controller") {
+        garbage_collector::add_to(manager, config.garbage_collector);
+    }
+    if on("serviceaccount-controller") {
+        serviceaccount::add_to(manager, config.service_account);
     }
     Ok(())
 }
