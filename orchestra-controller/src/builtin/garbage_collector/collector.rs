@@ -411,40 +411,15 @@ impl Collector {
         }
     }
 
-    /// Removes the references to `owner_uids` from the object `identity`, with the object's
-    /// uid as a precondition.
+    /// Removes the references to `owner_uids` from the object `identity` (a merge patch
+    /// guarded by the object's uid and resourceVersion; an emptied list is removed, as
+    /// Kubernetes shows it).
     async fn remove_owner_references(
         &self,
         kind: &ResourceKind,
         identity: &ObjectIdentity,
         owner_uids: &[&str],
     ) -> Result<(), AttemptError> {
-        let namespace = kind.is_namespaced().then_some(identity.namespace.as_str());
-        let deletions: Vec<_> = owner_uids
-            .iter()
-            .map(|uid| json!({"$patch": "delete", "uid": uid}))
-            .collect();
-        let strategic = Patch::Strategic(json!({
-            "metadata": {"ownerReferences": deletions, "uid": identity.uid}
-        }));
-        match self
-            .client
-            .patch(
-                kind,
-                namespace,
-                &identity.name,
-                None,
-                &strategic,
-                &PatchParams::default(),
-            )
-            .await
-        {
-            Ok(_) => return Ok(()),
-            Err(status) if status.code == 404 => return Ok(()),
-            // Kinds without patch metadata (custom resources) take a merge patch instead.
-            Err(status) if status.code == 415 => {}
-            Err(status) => return Err(status.into()),
-        }
         self.update_metadata(kind, identity, |meta| {
             let references = meta.owner_references.clone().unwrap_or_default();
             let kept: Vec<_> = references
@@ -452,7 +427,13 @@ impl Collector {
                 .filter(|r| !owner_uids.contains(&r.uid.as_str()))
                 .cloned()
                 .collect();
-            (kept.len() != references.len()).then(|| json!({"ownerReferences": kept}))
+            (kept.len() != references.len()).then(|| {
+                if kept.is_empty() {
+                    json!({"ownerReferences": null})
+                } else {
+                    json!({"ownerReferences": kept})
+                }
+            })
         })
         .await
     }
@@ -495,7 +476,12 @@ impl Collector {
                     .flatten()
                     .filter(|f| *f != finalizer)
                     .collect();
-                json!({"finalizers": kept})
+                // An emptied list is removed, as Kubernetes' collector sends `null`.
+                if kept.is_empty() {
+                    json!({"finalizers": null})
+                } else {
+                    json!({"finalizers": kept})
+                }
             })
         })
         .await
