@@ -1,15 +1,15 @@
 //! The collector's workers: what happens to one object the graph sent them.
 //!
-//! - **attempt to delete** ([`Collector::attempt_to_delete`]): read the object live; classify
-//!   its owner references by reading each owner live (an owner is *dangling* when it is gone
-//!   or has another uid, *waiting* when it is being deleted in the foreground, *solid*
-//!   otherwise); with a solid owner left, drop the references to the others; with none,
-//!   delete the object — in the foreground when an owner waits for it and it has dependents
-//!   of its own, otherwise with the propagation its own finalizers ask for (background by
-//!   default). An owner deleted in the foreground loses its `foregroundDeletion` finalizer
-//!   once no dependent with `blockOwnerDeletion` is left.
-//! - **attempt to orphan** ([`Collector::attempt_to_orphan`]): remove the references to an
-//!   owner deleted with the `orphan` finalizer from its dependents, then the finalizer.
+//! - **attempt to delete**: read the object live; classify its owner references by reading
+//!   each owner live (an owner is *dangling* when it is gone or has another uid, *waiting*
+//!   when it is being deleted in the foreground, *solid* otherwise); with a solid owner left,
+//!   drop the references to the others; with none, delete the object — in the foreground
+//!   when an owner waits for it and it has dependents of its own, otherwise with the
+//!   propagation its own finalizers ask for (background by default). An owner deleted in the
+//!   foreground loses its `foregroundDeletion` finalizer once no dependent with
+//!   `blockOwnerDeletion` is left.
+//! - **attempt to orphan**: remove the references to an owner deleted with the `orphan`
+//!   finalizer from its dependents, then the finalizer.
 //!
 //! Every decision rests on live reads, never on the informers' caches alone, as in
 //! Kubernetes: a dependent is deleted only once the server confirms that none of its owners
