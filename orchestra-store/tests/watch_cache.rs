@@ -322,4 +322,57 @@ mod properties {
             }
         }
     }
+
+    proptest! {
+        /// Watchers pinned to a node or a name are bucketed by that value; replaying what each
+        /// received must give exactly the objects its filter selects, as for an unpinned one.
+        #[test]
+        fn pinned_watchers_see_exactly_the_changes_of_their_node_or_name(ops in proptest::collection::vec(op(), 1..60)) {
+            let c = cache(1000, 1000);
+            let selectors = ["spec.nodeName=n1", "spec.nodeName=n2", "metadata.name=p3", "spec.nodeName!=n1", ""];
+            let mut watches: Vec<(String, WatchStream)> = selectors.iter().map(|selector| {
+                let filter = Filter {
+                    fields: (!selector.is_empty()).then(|| selector.parse().unwrap()),
+                    ..Filter::default()
+                };
+                (selector.to_string(), c.watch(WatchStart::After(1), filter, false, false).unwrap())
+            }).collect();
+            let mut model: BTreeMap<String, usize> = BTreeMap::new();
+            for (revision, op) in (2..).zip(ops) {
+                match op {
+                    Op::Put { name, app, node } => {
+                        let name = format!("p{name}");
+                        c.apply(revision, &format!("default/{name}"),
+                            Some(pod(&name, APPS[app as usize], NODES[node as usize], revision)));
+                        model.insert(name, node as usize);
+                    }
+                    Op::Delete { name } => {
+                        let name = format!("p{name}");
+                        c.apply(revision, &format!("default/{name}"), None);
+                        model.remove(&name);
+                    }
+                }
+            }
+            for (selector, stream) in &mut watches {
+                let mut seen: BTreeMap<String, ()> = BTreeMap::new();
+                for event in ready(stream) {
+                    match event {
+                        WatchEvent::Added(o) | WatchEvent::Modified(o) => {
+                            seen.insert(o.metadata().name.clone().unwrap(), ());
+                        }
+                        WatchEvent::Deleted(o) => {
+                            seen.remove(&o.metadata().name.clone().unwrap());
+                        }
+                        other => prop_assert!(false, "unexpected {:?}", other),
+                    }
+                }
+                let parsed: Option<FieldSelector> = (!selector.is_empty()).then(|| selector.parse().unwrap());
+                let expected: Vec<&String> = model.iter().filter(|(name, node)| {
+                    let object = pod(name, "web", NODES[**node], 0);
+                    parsed.as_ref().is_none_or(|f| f.matches(&*object))
+                }).map(|(name, _)| name).collect();
+                prop_assert_eq!(seen.keys().collect::<Vec<_>>(), expected, "selector {}", selector);
+            }
+        }
+    }
 }

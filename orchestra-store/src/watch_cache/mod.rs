@@ -30,6 +30,7 @@
 
 mod filter;
 mod index;
+mod watchers;
 
 use std::collections::{BTreeMap, VecDeque};
 use std::sync::{Arc, Mutex, OnceLock, PoisonError, RwLock};
@@ -45,6 +46,7 @@ pub use filter::Filter;
 pub use index::{IndexFn, Indexer};
 
 use index::Indexes;
+use watchers::WatcherSet;
 
 /// Tuning of a watch cache.
 #[derive(Debug, Clone)]
@@ -165,7 +167,7 @@ struct Inner {
     kind: ResourceKind,
     config: WatchCacheConfig,
     state: RwLock<State>,
-    watchers: Mutex<Vec<Watcher>>,
+    watchers: Mutex<WatcherSet>,
     revision_tx: watch::Sender<i64>,
 }
 
@@ -201,6 +203,7 @@ impl WatchCache {
             indexes.add(Indexer::field("spec.nodeName"));
         }
         let (revision_tx, _) = watch::channel(0);
+        let watchers = Mutex::new(WatcherSet::new(&kind));
         Self {
             inner: Arc::new(Inner {
                 kind,
@@ -212,7 +215,7 @@ impl WatchCache {
                     history: VecDeque::new(),
                     oldest_watchable: 0,
                 }),
-                watchers: Mutex::new(Vec::new()),
+                watchers,
                 revision_tx,
             }),
         }
@@ -237,7 +240,7 @@ impl WatchCache {
             .unwrap_or_else(PoisonError::into_inner)
     }
 
-    fn watchers(&self) -> std::sync::MutexGuard<'_, Vec<Watcher>> {
+    fn watchers(&self) -> std::sync::MutexGuard<'_, WatcherSet> {
         self.inner
             .watchers
             .lock()
@@ -395,15 +398,11 @@ impl WatchCache {
     }
 
     fn dispatch(&self, entry: &HistoryEntry) {
-        let mut watchers = self.watchers();
-        watchers.retain(|watcher| match entry.event_for(&watcher.filter) {
-            Some(event) => watcher.offer(event),
-            None => !watcher.tx.is_closed(),
-        });
+        self.watchers().dispatch(entry);
     }
 
     fn close_all(&self, status: Status) {
-        for watcher in self.watchers().drain(..) {
+        for watcher in self.watchers().drain() {
             let _ = watcher.closed_with.set(status.clone());
         }
     }
