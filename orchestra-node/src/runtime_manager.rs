@@ -601,6 +601,12 @@ pub async fn container_config(
         CONTAINER_TYPE_ANNOTATION.to_owned(),
         if init { "init" } else { "container" }.to_owned(),
     );
+    if let Some(policy) = &container.restart_policy {
+        annotations.insert(
+            crate::cri::CONTAINER_RESTART_POLICY_ANNOTATION.to_owned(),
+            policy.clone(),
+        );
+    }
     annotations.insert(
         CONTAINER_TERMINATION_MESSAGE_PATH_ANNOTATION.to_owned(),
         container

@@ -268,3 +268,42 @@ async fn memory_used_by_containers_brings_memory_pressure() {
     );
     agent.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_ready_condition_marked_unknown_by_the_control_plane_is_reported_again() {
+    let client = server().await;
+    let mut config = fast_config("node-1");
+    config.node_status_report_frequency = Duration::from_secs(300);
+    let agent = start_agent(&client, config, SimRuntime::new());
+    let ready = |status: &str| {
+        let status = status.to_owned();
+        let client = client.clone();
+        async move {
+            let node = nodes(&client).get_opt("node-1").await.ok().flatten()?;
+            node.status
+                .as_ref()?
+                .conditions
+                .as_ref()?
+                .iter()
+                .any(|c| c.type_ == "Ready" && c.status == status)
+                .then_some(node)
+        }
+    };
+    wait_for("Ready", Duration::from_secs(10), || ready("True")).await;
+    // What the node lifecycle controller does when the Lease runs out.
+    let patch = serde_json::json!({"status": {"conditions": [
+        {"type": "Ready", "status": "Unknown", "reason": "NodeStatusUnknown", "message": "Kubelet stopped posting node status."}
+    ]}});
+    nodes(&client)
+        .patch_status(
+            "node-1",
+            &Default::default(),
+            &orchestra_api::Patch::Strategic(patch),
+        )
+        .await
+        .unwrap();
+    let node = wait_for("Ready again", Duration::from_secs(10), || ready("True")).await;
+    let conditions = node.status.as_ref().unwrap().conditions.as_ref().unwrap();
+    assert_eq!(conditions.len(), 4, "{conditions:?}");
+    agent.stop().await;
+}

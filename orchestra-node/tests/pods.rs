@@ -702,3 +702,43 @@ async fn a_startup_probe_holds_the_container_back_until_it_passes() {
     assert_eq!(app.restart_count, 0);
     agent.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sidecar_starts_before_the_app_container_and_keeps_running_beside_it() {
+    let client = server().await;
+    let agent = start_agent(&client, fast_config("node-1"), SimRuntime::new());
+    let spec = pod(
+        "with-sidecar",
+        "node-1",
+        serde_json::json!({"spec": {
+            "initContainers": [
+                {"name": "setup", "image": "busybox"},
+                {"name": "proxy", "image": "envoyproxy/envoy:v1.33", "restartPolicy": "Always"}
+            ],
+            "containers": [{"name": "app", "image": "nginx:1.27"}]
+        }}),
+    );
+    create(&client, &spec).await;
+    let pod = wait_running_ready(&client, "with-sidecar").await;
+    let init = pod
+        .status
+        .as_ref()
+        .unwrap()
+        .init_container_statuses
+        .as_ref()
+        .unwrap();
+    let proxy = init.iter().find(|c| c.name == "proxy").unwrap();
+    assert!(proxy.state.as_ref().unwrap().running.is_some(), "{proxy:?}");
+    assert!(proxy.ready);
+    let setup = init.iter().find(|c| c.name == "setup").unwrap();
+    assert!(setup.state.as_ref().unwrap().terminated.is_some());
+    assert!(
+        container_status(&pod, "app")
+            .state
+            .as_ref()
+            .unwrap()
+            .running
+            .is_some()
+    );
+    agent.stop().await;
+}

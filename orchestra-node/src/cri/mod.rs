@@ -51,6 +51,11 @@ pub const CONTAINER_HASH_ANNOTATION: &str = "io.kubernetes.container.hash";
 pub const CONTAINER_RESTART_COUNT_ANNOTATION: &str = "io.kubernetes.container.restartCount";
 /// Annotation on containers: `init`, `container` or `ephemeral`.
 pub const CONTAINER_TYPE_ANNOTATION: &str = "io.kubernetes.container.type";
+/// Annotation on init containers that are sidecars (`restartPolicy: Always`): they keep
+/// running beside the app containers. Orchestra's own addition to the kubelet's
+/// annotations, for runtimes that simulate containers and must not let a sidecar exit like
+/// an ordinary init container.
+pub const CONTAINER_RESTART_POLICY_ANNOTATION: &str = "orchestra.dev/container-restart-policy";
 /// Annotation on containers: where the termination message is written.
 pub const CONTAINER_TERMINATION_MESSAGE_PATH_ANNOTATION: &str =
     "io.kubernetes.container.terminationMessagePath";

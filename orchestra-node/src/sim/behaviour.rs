@@ -8,7 +8,7 @@
 //! | annotation | value | default | effect |
 //! |---|---|---|---|
 //! | `sim.orchestra.dev/start-latency` | duration | `0s` | `StartContainer` takes this long |
-//! | `sim.orchestra.dev/exit-after` | duration | never (init containers: `0s`) | the container exits this long after it starts |
+//! | `sim.orchestra.dev/exit-after` | duration | never (init containers other than sidecars: `0s`) | the container exits this long after it starts |
 //! | `sim.orchestra.dev/exit-code` | integer | `0` | the exit code when it exits by itself |
 //! | `sim.orchestra.dev/exit-attempts` | integer | all | only the first N runs (restart counts 0…N−1) exit; later runs keep running |
 //! | `sim.orchestra.dev/ready` | `true`/`false` | `true` | `false`: readiness probes always fail |

@@ -341,11 +341,18 @@ impl SimRuntime {
         });
     }
 
-    fn container_type_is_init(config: &ContainerConfig) -> bool {
-        config
+    /// Whether a container is an ordinary init container (one that runs to completion),
+    /// not an app container or a sidecar.
+    fn runs_to_completion(config: &ContainerConfig) -> bool {
+        let init = config
             .annotations
             .get(CONTAINER_TYPE_ANNOTATION)
-            .is_some_and(|t| t == "init")
+            .is_some_and(|t| t == "init");
+        let sidecar = config
+            .annotations
+            .get(crate::cri::CONTAINER_RESTART_POLICY_ANNOTATION)
+            .is_some_and(|p| p == "Always");
+        init && !sidecar
     }
 
     /// Stops a running container now with `code`.
@@ -553,7 +560,7 @@ impl RuntimeService for SimRuntime {
         let (behaviour, problems) = ContainerBehaviour::from_annotations(
             &sandbox_config.annotations,
             &config.metadata.name,
-            Self::container_type_is_init(config),
+            Self::runs_to_completion(config),
         );
         for problem in problems {
             tracing::warn!(
