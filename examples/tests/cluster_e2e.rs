@@ -723,3 +723,95 @@ fn a_cluster_started_again_on_its_data_dir_keeps_its_objects_and_converges() {
     let replica_sets = cluster.json(&["get", "replicasets", "-l", "app=web"]);
     assert_eq!(items(&replica_sets).len(), 1, "no second ReplicaSet");
 }
+
+#[test]
+fn deleting_namespaces_and_owners_collects_their_objects_unless_orphaned() {
+    let cluster = Session::up(kubectl(), &["--store", "memory"]);
+
+    // A namespace with workloads inside goes away with everything in it.
+    cluster.ok(&["create", "namespace", "team"]);
+    cluster.ok(&[
+        "-n",
+        "team",
+        "create",
+        "deployment",
+        "api",
+        "--image=nginx",
+        "--replicas=2",
+    ]);
+    cluster.ok(&[
+        "-n",
+        "team",
+        "create",
+        "configmap",
+        "settings",
+        "--from-literal=a=b",
+    ]);
+    cluster.ok(&[
+        "-n",
+        "team",
+        "rollout",
+        "status",
+        "deployment/api",
+        "--timeout=90s",
+    ]);
+    let accounts = cluster.ok(&["-n", "team", "get", "serviceaccounts", "-o", "name"]);
+    assert!(accounts.contains("serviceaccount/default"), "{accounts}");
+    cluster.ok(&["delete", "namespace", "team", "--timeout=90s"]);
+    let gone = cluster.fails(&["get", "namespace", "team"]);
+    assert!(gone.contains("NotFound"), "{gone}");
+    let left = cluster.json(&[
+        "get",
+        "pods,replicasets,deployments,configmaps",
+        "-n",
+        "team",
+    ]);
+    assert!(items(&left).is_empty(), "{left}");
+
+    // Deleting a Deployment collects its ReplicaSets and their pods.
+    cluster.ok(&[
+        "create",
+        "deployment",
+        "web",
+        "--image=nginx",
+        "--replicas=2",
+    ]);
+    cluster.ok(&["rollout", "status", "deployment/web", "--timeout=90s"]);
+    cluster.ok(&["delete", "deployment", "web"]);
+    wait_for(
+        "the ReplicaSets and pods of web to be collected",
+        CONVERGE,
+        || {
+            let left = cluster.json(&["get", "replicasets,pods", "-l", "app=web"]);
+            if items(&left).is_empty() {
+                Ok(())
+            } else {
+                Err(left.to_string())
+            }
+        },
+    );
+
+    // --cascade=orphan keeps them, without the reference to the deleted owner.
+    cluster.ok(&[
+        "create",
+        "deployment",
+        "kept",
+        "--image=nginx",
+        "--replicas=2",
+    ]);
+    cluster.ok(&["rollout", "status", "deployment/kept", "--timeout=90s"]);
+    cluster.ok(&["delete", "deployment", "kept", "--cascade=orphan"]);
+    let gone = cluster.fails(&["get", "deployment", "kept"]);
+    assert!(gone.contains("NotFound"), "{gone}");
+    let orphans = wait_for("the ReplicaSet to be orphaned", CONVERGE, || {
+        let sets = cluster.json(&["get", "replicasets", "-l", "app=kept"]);
+        match items(&sets) {
+            [set] if set.pointer("/metadata/ownerReferences").is_none() => Ok(set.clone()),
+            other => Err(format!("{other:?}")),
+        }
+    });
+    assert_eq!(number(&orphans, "/spec/replicas"), 2);
+    let kept = pods(&cluster, "app=kept");
+    assert_eq!(kept.len(), 2, "{kept:?}");
+    assert!(kept.iter().all(|p| p.1 == "Running"), "{kept:?}");
+}
