@@ -43,7 +43,7 @@ struct Cli {
 enum Command {
     /// Run a whole cluster in one process: API server, controller manager, scheduler and
     /// simulated nodes.
-    Up(UpArgs),
+    Up(Box<UpArgs>),
     /// Serve the Kubernetes API over HTTPS in front of the store.
     Apiserver(ApiserverArgs),
     /// Run the built-in controllers, as kube-controller-manager does, over the API server.
@@ -183,7 +183,7 @@ fn run_component(command: Command) -> Result<(), String> {
         .map_err(|err| format!("cannot start the async runtime: {err}"))?;
     runtime.block_on(async {
         match command {
-            Command::Up(args) => up(args).await,
+            Command::Up(args) => up(*args).await,
             Command::Apiserver(args) => apiserver(args).await,
             Command::ControllerManager(args) => controller_manager(args).await,
             Command::Node(args) => {
