@@ -83,6 +83,7 @@ pub mod alibaba_trace;
 pub mod cache;
 pub mod cluster_objects;
 pub mod config;
+pub mod fast_map;
 pub mod fit_error;
 pub mod framework;
 pub mod node_info;

@@ -44,10 +44,11 @@ impl LabelInterner {
     }
 }
 
-/// A node's labels as a sorted vector of shared strings, for fast lookups on the hot path.
+/// A node's labels as a sorted slice of shared strings, for fast lookups on the hot path.
+/// Copying a `NodeInfo` (as preemption's dry runs do) shares the slice.
 #[derive(Debug, Clone, Default)]
 pub struct NodeLabels {
-    entries: Vec<(Arc<str>, Arc<str>)>,
+    entries: Arc<[(Arc<str>, Arc<str>)]>,
 }
 
 impl NodeLabels {
@@ -147,10 +148,10 @@ pub struct NodeInfo {
     has_images: bool,
     fast_labels: NodeLabels,
     pods_with_scoring_terms: u32,
-    taints: Vec<Taint>,
+    taints: Arc<[Taint]>,
     pods: Vec<Arc<PodInfo>>,
     node: Option<Arc<Node>>,
-    name: String,
+    name: Arc<str>,
     pods_with_affinity: Vec<Arc<PodInfo>>,
     pods_with_required_anti_affinity: Vec<Arc<PodInfo>>,
     /// Host ports in use.
@@ -181,10 +182,10 @@ impl NodeInfo {
             has_images: false,
             fast_labels: NodeLabels::default(),
             pods_with_scoring_terms: 0,
-            taints: Vec::new(),
+            taints: Arc::default(),
             pods: Vec::new(),
             node: None,
-            name,
+            name: Arc::from(name),
             pods_with_affinity: Vec::new(),
             pods_with_required_anti_affinity: Vec::new(),
             used_ports: HostPortInfo::default(),
@@ -209,7 +210,7 @@ impl NodeInfo {
             node.metadata.labels.as_ref().unwrap_or(&EMPTY_LABELS),
             interner,
         );
-        self.name = node.metadata.name.clone().unwrap_or_default();
+        self.name = Arc::from(node.metadata.name.as_deref().unwrap_or_default());
         let status = node.status.as_ref();
         self.allocatable = status
             .and_then(|s| s.allocatable.as_ref())
@@ -226,7 +227,10 @@ impl NodeInfo {
         self.image_sizes = Arc::new(images);
         let spec = node.spec.as_ref();
         self.unschedulable = spec.and_then(|s| s.unschedulable).unwrap_or(false);
-        self.taints = spec.and_then(|s| s.taints.clone()).unwrap_or_default();
+        self.taints = spec
+            .and_then(|s| s.taints.as_deref())
+            .map(Arc::from)
+            .unwrap_or_default();
         self.node = Some(node);
         self.generation = next_generation();
     }
@@ -236,7 +240,7 @@ impl NodeInfo {
         self.node = None;
         self.fast_labels = NodeLabels::default();
         self.unschedulable = false;
-        self.taints.clear();
+        self.taints = Arc::default();
         self.generation = next_generation();
     }
 

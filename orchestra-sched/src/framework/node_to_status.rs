@@ -6,7 +6,9 @@
 //! reads it to find the nodes where evicting pods could help (those rejected as
 //! `Unschedulable`), and the failure message counts its reasons.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
+
+use crate::fast_map::FastMap;
 
 use crate::framework::status::{Code, Status};
 use crate::node_info::NodeInfo;
@@ -109,19 +111,13 @@ impl NodeToStatus {
     /// How many nodes gave each reason, absent ones counted with the absent status's reasons
     /// (`num_all_nodes` is how many nodes there are in all).
     pub fn reason_histogram(&self, num_all_nodes: usize) -> BTreeMap<String, usize> {
-        let mut counts: HashMap<&str, usize> = HashMap::new();
-        for (_, status) in &self.entries {
-            for reason in status.reasons() {
-                *counts.entry(reason).or_default() += 1;
-            }
-        }
-        let absent = num_all_nodes.saturating_sub(self.entries.len());
-        if absent > 0 {
-            for reason in self.absent.reasons() {
-                *counts.entry(reason).or_default() += absent;
-            }
-        }
-        counts.into_iter().map(|(r, n)| (r.to_owned(), n)).collect()
+        self.count_reasons(num_all_nodes, |_| "")
+            .into_iter()
+            .map(|((_, r), n)| (r.to_owned(), n))
+            .fold(BTreeMap::new(), |mut counts, (r, n)| {
+                *counts.entry(r).or_default() += n;
+                counts
+            })
     }
 
     /// How many nodes each plugin rejected and for which reason: `(plugin, reason) → nodes`.
@@ -129,23 +125,51 @@ impl NodeToStatus {
         &self,
         num_all_nodes: usize,
     ) -> BTreeMap<(String, String), usize> {
-        let mut counts: HashMap<(&str, &str), usize> = HashMap::new();
+        self.count_reasons(num_all_nodes, |s| s.plugin().unwrap_or(""))
+            .into_iter()
+            .map(|((p, r), n)| ((p.to_owned(), r.to_owned()), n))
+            .collect()
+    }
+
+    /// Counts `(plugin_of(status), reason)` pairs over all nodes. Thousands of nodes usually
+    /// share a handful of reasons, most often the very same string as the node before, so a
+    /// pair equal (by address) to the previous one is counted without hashing.
+    fn count_reasons<'a>(
+        &'a self,
+        num_all_nodes: usize,
+        plugin_of: impl Fn(&'a Status) -> &'a str,
+    ) -> Vec<((&'a str, &'a str), usize)> {
+        let mut counts: Vec<((&str, &str), usize)> = Vec::new();
+        let mut index: FastMap<(&str, &str), usize> = FastMap::default();
+        let mut last: Option<(*const u8, *const u8, usize)> = None;
+        let mut count = |pair: (&'a str, &'a str), n: usize| {
+            let key = (pair.0.as_ptr(), pair.1.as_ptr());
+            if let Some((p, r, i)) = last {
+                if (p, r) == key && counts[i].0 == pair {
+                    counts[i].1 += n;
+                    return;
+                }
+            }
+            let i = *index.entry(pair).or_insert_with(|| {
+                counts.push((pair, 0));
+                counts.len() - 1
+            });
+            counts[i].1 += n;
+            last = Some((key.0, key.1, i));
+        };
         for (_, status) in &self.entries {
-            let plugin = status.plugin().unwrap_or("");
+            let plugin = plugin_of(status);
             for reason in status.reasons() {
-                *counts.entry((plugin, reason)).or_default() += 1;
+                count((plugin, reason.as_str()), 1);
             }
         }
         let absent = num_all_nodes.saturating_sub(self.entries.len());
         if absent > 0 {
-            let plugin = self.absent.plugin().unwrap_or("");
+            let plugin = plugin_of(&self.absent);
             for reason in self.absent.reasons() {
-                *counts.entry((plugin, reason)).or_default() += absent;
+                count((plugin, reason.as_str()), absent);
             }
         }
         counts
-            .into_iter()
-            .map(|((p, r), n)| ((p.to_owned(), r.to_owned()), n))
-            .collect()
     }
 }

@@ -5,15 +5,15 @@
 //! must not take the room: Filter runs with the nominated pods of equal or higher priority
 //! added to the node (Kubernetes' `RunFilterPluginsWithNominatedPods`).
 
-use std::collections::HashMap;
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, RwLock, RwLockReadGuard};
 
+use crate::fast_map::FastMap;
 use crate::pod_info::PodInfo;
 
 #[derive(Debug, Default)]
 struct Nominations {
-    by_node: HashMap<String, Vec<Arc<PodInfo>>>,
-    node_of: HashMap<String, String>,
+    by_node: FastMap<String, Vec<Arc<PodInfo>>>,
+    node_of: FastMap<String, String>,
 }
 
 /// Nominated pods by node. See the module docs.
@@ -44,26 +44,23 @@ impl Nominator {
         }
     }
 
-    /// The nominated pods of at least `priority`, other than `uid`, by node: what Filter must
-    /// count in for a pod of that priority.
-    pub fn pods_of_priority_at_least(
+    /// The nominations as they are now, held for one Filter pass: every node's lookup reads
+    /// the same state without copying it (writers wait until the view is dropped).
+    pub fn view(&self) -> NominatedView<'_> {
+        NominatedView {
+            inner: self.inner.read().unwrap_or_else(|p| p.into_inner()),
+        }
+    }
+
+    /// The pods nominated to `node` of at least `priority`, other than `uid`: what Filter must
+    /// count in on that node for a pod of that priority.
+    pub fn pods_for_node_at_least(
         &self,
+        node: &str,
         priority: i32,
         uid: &str,
-    ) -> HashMap<String, Vec<Arc<PodInfo>>> {
-        let inner = self.inner.read().unwrap_or_else(|p| p.into_inner());
-        let mut out: HashMap<String, Vec<Arc<PodInfo>>> = HashMap::new();
-        for (node, pods) in &inner.by_node {
-            let relevant: Vec<Arc<PodInfo>> = pods
-                .iter()
-                .filter(|p| p.priority >= priority && p.uid() != uid)
-                .cloned()
-                .collect();
-            if !relevant.is_empty() {
-                out.insert(node.clone(), relevant);
-            }
-        }
-        out
+    ) -> Vec<Arc<PodInfo>> {
+        self.view().pods_for_node_at_least(node, priority, uid)
     }
 
     /// The pods nominated to `node`.
@@ -89,5 +86,43 @@ impl Nominator {
             .node_of
             .get(uid)
             .cloned()
+    }
+}
+
+/// A read-only view of the nominations (see [`Nominator::view`]).
+pub struct NominatedView<'a> {
+    inner: RwLockReadGuard<'a, Nominations>,
+}
+
+impl NominatedView<'_> {
+    /// Whether no pod is nominated anywhere.
+    pub fn is_empty(&self) -> bool {
+        self.inner.node_of.is_empty()
+    }
+
+    /// The pods nominated to `node` of at least `priority`, other than `uid` (empty, without
+    /// allocating, for a node without such pods).
+    pub fn pods_for_node_at_least(
+        &self,
+        node: &str,
+        priority: i32,
+        uid: &str,
+    ) -> Vec<Arc<PodInfo>> {
+        match self.inner.by_node.get(node) {
+            Some(pods) => pods
+                .iter()
+                .filter(|p| p.priority >= priority && p.uid() != uid)
+                .cloned()
+                .collect(),
+            None => Vec::new(),
+        }
+    }
+}
+
+impl std::fmt::Debug for NominatedView<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("NominatedView")
+            .field("pods", &self.inner.node_of.len())
+            .finish()
     }
 }

@@ -578,6 +578,17 @@ impl Framework {
         Status::success()
     }
 
+    /// Whether a PreFilter plugin that this cycle did not skip keeps state that depends on
+    /// the pods of a node (it has AddPod/RemovePod extensions). When none does, adding or
+    /// removing pods leaves the cycle state as it is, and copies of it for "what if" checks
+    /// (nominated pods, preemption) are not needed.
+    pub fn has_active_pre_filter_extensions(&self, state: &CycleState) -> bool {
+        self.pre_filter
+            .iter()
+            .enumerate()
+            .any(|(i, entry)| entry.plugin.has_extensions() && !self.is_filter_skipped(state, i))
+    }
+
     fn is_filter_skipped(&self, state: &CycleState, pre_filter_index: usize) -> bool {
         self.pre_filter_to_filter[pre_filter_index]
             .is_some_and(|f| state.skip_filter.get(f).copied().unwrap_or(false))
@@ -640,13 +651,10 @@ impl Framework {
         pod: &PodInfo,
         node: &NodeInfo,
     ) -> Status {
-        let nominated: Vec<Arc<PodInfo>> = self
-            .handle
-            .nominator()
-            .pods_for_node(node.name())
-            .into_iter()
-            .filter(|p| p.priority >= pod.priority && p.uid() != pod.uid())
-            .collect();
+        let nominated =
+            self.handle
+                .nominator()
+                .pods_for_node_at_least(node.name(), pod.priority, pod.uid());
         self.run_filter_with_these_nominated(state, pod, node, &nominated)
     }
 
@@ -663,15 +671,23 @@ impl Framework {
             return self.run_filter(state, pod, node);
         }
         let mut node_with = node.clone();
-        let mut state_with = state.clone();
-        for added in nominated {
-            node_with.add_pod(added.clone());
-            let status = self.run_pre_filter_add_pod(&mut state_with, pod, added, &node_with);
-            if !status.is_success() {
-                return status;
+        let status = if self.has_active_pre_filter_extensions(state) {
+            let mut state_with = state.clone();
+            for added in nominated {
+                node_with.add_pod(added.clone());
+                let status = self.run_pre_filter_add_pod(&mut state_with, pod, added, &node_with);
+                if !status.is_success() {
+                    return status;
+                }
             }
-        }
-        let status = self.run_filter(&state_with, pod, &node_with);
+            self.run_filter(&state_with, pod, &node_with)
+        } else {
+            // No PreFilter state depends on the pods of a node: the cycle's state serves as is.
+            for added in nominated {
+                node_with.add_pod(added.clone());
+            }
+            self.run_filter(state, pod, &node_with)
+        };
         if !status.is_success() {
             return status;
         }
@@ -685,17 +701,20 @@ impl Framework {
         pod: &PodInfo,
         nodes: &[&NodeInfo],
     ) -> Vec<Status> {
-        let nominated = if self.handle.nominator().is_empty() {
-            std::collections::HashMap::new()
-        } else {
-            self.handle
-                .nominator()
-                .pods_of_priority_at_least(pod.priority, pod.uid())
-        };
+        // One view of the nominations for the whole pass: each node looks up its own
+        // nominated pods, and nodes without any run the plain filters.
+        let view = self.handle.nominator().view();
+        let nominated = (!view.is_empty()).then_some(&view);
         let active = self.active_filters(state);
-        let run = |n: &&NodeInfo| match nominated.get(n.name()) {
-            Some(pods) => self.run_filter_with_these_nominated(state, pod, n, pods),
-            None => Self::run_active_filters(&active, state, pod, n),
+        let run = |n: &&NodeInfo| {
+            let pods = nominated
+                .map(|v| v.pods_for_node_at_least(n.name(), pod.priority, pod.uid()))
+                .unwrap_or_default();
+            if pods.is_empty() {
+                Self::run_active_filters(&active, state, pod, n)
+            } else {
+                self.run_filter_with_these_nominated(state, pod, n, &pods)
+            }
         };
         if nodes.len() < PARALLEL_THRESHOLD || self.handle.parallelism() == 1 {
             return nodes.iter().map(run).collect();

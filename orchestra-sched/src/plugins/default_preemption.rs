@@ -5,7 +5,10 @@
 //! candidates; on each, all lower-priority pods are removed, the pod must then fit, and pods are
 //! reprieved one by one from the most important down — first those whose eviction would violate
 //! a PodDisruptionBudget, then the others — keeping every pod whose return still lets the pod
-//! fit. At least `max(10% of candidates, 100)` nodes are tried, starting at a random one. The
+//! fit. At least `max(10% of candidates, 100)` nodes are tried, starting at a random one; the
+//! dry runs run on the handle's threads in waves whose results are read in order, so the
+//! candidates are those of a one-by-one search, and each dry run copies its node (and the cycle
+//! state only when a PreFilter state depends on the node's pods) once, not per check. The
 //! chosen node has, in order: the fewest PDB violations, the lowest highest-victim priority, the
 //! lowest sum of priorities, the fewest victims, the latest start of its most important
 //! victims. The result nominates that node (`status.nominatedNodeName`) and lists the victims;
@@ -19,6 +22,7 @@ use std::sync::Arc;
 use k8s_openapi::api::policy::v1::PodDisruptionBudget;
 use orchestra_api::LabelSelector;
 use orchestra_api::validation::FieldError;
+use rayon::iter::{IntoParallelIterator, ParallelIterator};
 
 use crate::config::ConfigError;
 use crate::config::args::{DefaultPreemptionArgs, PluginArgs};
@@ -36,6 +40,9 @@ pub const NAME: &str = "DefaultPreemption";
 pub const REASON_NOT_HELPFUL: &str = "Preemption is not helpful for scheduling";
 /// The status of nodes without lower-priority pods.
 pub const REASON_NO_VICTIMS: &str = "No preemption victims found for incoming pod";
+
+/// Dry runs of at least this many nodes are spread over the handle's threads.
+const PARALLEL_DRY_RUN_WAVE: usize = 32;
 
 /// Preemption.
 #[derive(Debug)]
@@ -153,8 +160,6 @@ impl DefaultPreemption {
         node: &NodeInfo,
         budgets: &[Budget],
     ) -> Result<(Vec<Arc<PodInfo>>, usize), Status> {
-        let mut node = node.clone();
-        let mut state = state.clone();
         let mut potential: Vec<Arc<PodInfo>> = node
             .pods()
             .iter()
@@ -164,72 +169,173 @@ impl DefaultPreemption {
         if potential.is_empty() {
             return Err(Status::unresolvable(REASON_NO_VICTIMS));
         }
+        let mut dry_run = DryRun::new(framework, state, pod, node)?;
         for victim in &potential {
-            node.remove_pod(victim.uid());
-            let status = framework.run_pre_filter_remove_pod(&mut state, pod, victim, &node);
-            if !status.is_success() {
-                return Err(status);
-            }
+            dry_run.remove(victim)?;
         }
-        let status = framework.run_filter_with_nominated(&state, pod, &node);
+        let status = dry_run.filter();
         if !status.is_success() {
             return Err(status);
         }
-        potential.sort_by(|a, b| {
-            if more_important(a, b) {
-                std::cmp::Ordering::Less
-            } else if more_important(b, a) {
-                std::cmp::Ordering::Greater
-            } else {
-                std::cmp::Ordering::Equal
-            }
-        });
+        potential.sort_by(|a, b| importance_order(a, b));
         let (violating, fine) = split_by_budget(potential, budgets);
         let mixed = !violating.is_empty() && !fine.is_empty();
         let mut victims = Vec::new();
         let mut violations = 0;
-        let mut reprieve = |p: &Arc<PodInfo>,
-                            node: &mut NodeInfo,
-                            state: &mut CycleState|
-         -> Result<bool, Status> {
-            node.add_pod(p.clone());
-            let status = framework.run_pre_filter_add_pod(state, pod, p, node);
-            if !status.is_success() {
-                return Err(status);
-            }
-            let fits = framework
-                .run_filter_with_nominated(state, pod, node)
-                .is_success();
+        // Reprieve: put each pod back, most important first, and keep it when the pod still
+        // fits; otherwise it is a victim.
+        let mut reprieve = |p: &Arc<PodInfo>, dry_run: &mut DryRun<'_>| -> Result<bool, Status> {
+            dry_run.add(p)?;
+            let fits = dry_run.filter().is_success();
             if !fits {
-                node.remove_pod(p.uid());
-                let status = framework.run_pre_filter_remove_pod(state, pod, p, node);
-                if !status.is_success() {
-                    return Err(status);
-                }
+                dry_run.remove(p)?;
                 victims.push(p.clone());
             }
             Ok(fits)
         };
         for p in &violating {
-            if !reprieve(p, &mut node, &mut state)? {
+            if !reprieve(p, &mut dry_run)? {
                 violations += 1;
             }
         }
         for p in &fine {
-            reprieve(p, &mut node, &mut state)?;
+            reprieve(p, &mut dry_run)?;
         }
         if mixed {
-            victims.sort_by(|a, b| {
-                if more_important(a, b) {
-                    std::cmp::Ordering::Less
-                } else if more_important(b, a) {
-                    std::cmp::Ordering::Greater
-                } else {
-                    std::cmp::Ordering::Equal
-                }
-            });
+            victims.sort_by(|a, b| importance_order(a, b));
         }
         Ok((victims, violations))
+    }
+}
+
+/// Orders pods most important first.
+fn importance_order(a: &PodInfo, b: &PodInfo) -> std::cmp::Ordering {
+    if more_important(a, b) {
+        std::cmp::Ordering::Less
+    } else if more_important(b, a) {
+        std::cmp::Ordering::Greater
+    } else {
+        std::cmp::Ordering::Equal
+    }
+}
+
+/// One node under a dry run: copies of the node and of the cycle state that pods are removed
+/// from and put back into, and — when pods of at least the preemptor's priority are nominated
+/// to the node — a second pair with those pods added. Checking the pod against both pairs is
+/// Kubernetes' `RunFilterPluginsWithNominatedPods` on the current copies, without copying the
+/// node and the state again for every check. When no PreFilter state of this cycle depends on
+/// a node's pods, removing and adding pods leaves the state as it is, and the cycle's own
+/// state serves every check.
+struct DryRun<'a> {
+    framework: &'a Framework,
+    pod: &'a PodInfo,
+    cycle_state: &'a CycleState,
+    node: NodeInfo,
+    state: Option<CycleState>,
+    with_nominated: Option<(NodeInfo, Option<CycleState>)>,
+}
+
+impl<'a> DryRun<'a> {
+    fn new(
+        framework: &'a Framework,
+        state: &'a CycleState,
+        pod: &'a PodInfo,
+        node: &NodeInfo,
+    ) -> Result<DryRun<'a>, Status> {
+        let copies_state = framework.has_active_pre_filter_extensions(state);
+        let nominated = framework.handle().nominator().pods_for_node_at_least(
+            node.name(),
+            pod.priority,
+            pod.uid(),
+        );
+        let with_nominated = if nominated.is_empty() {
+            None
+        } else {
+            let mut node_with = node.clone();
+            let mut state_with = copies_state.then(|| state.clone());
+            for added in &nominated {
+                node_with.add_pod(added.clone());
+                if let Some(state_with) = &mut state_with {
+                    let status =
+                        framework.run_pre_filter_add_pod(state_with, pod, added, &node_with);
+                    if !status.is_success() {
+                        return Err(status);
+                    }
+                }
+            }
+            Some((node_with, state_with))
+        };
+        Ok(DryRun {
+            framework,
+            pod,
+            cycle_state: state,
+            node: node.clone(),
+            state: copies_state.then(|| state.clone()),
+            with_nominated,
+        })
+    }
+
+    /// Takes `victim` off the node (in both copies).
+    fn remove(&mut self, victim: &Arc<PodInfo>) -> Result<(), Status> {
+        if let Some((node, state)) = &mut self.with_nominated {
+            node.remove_pod(victim.uid());
+            if let Some(state) = state {
+                let status = self
+                    .framework
+                    .run_pre_filter_remove_pod(state, self.pod, victim, node);
+                if !status.is_success() {
+                    return Err(status);
+                }
+            }
+        }
+        self.node.remove_pod(victim.uid());
+        if let Some(state) = &mut self.state {
+            let status = self
+                .framework
+                .run_pre_filter_remove_pod(state, self.pod, victim, &self.node);
+            if !status.is_success() {
+                return Err(status);
+            }
+        }
+        Ok(())
+    }
+
+    /// Puts `pod` back on the node (in both copies).
+    fn add(&mut self, pod: &Arc<PodInfo>) -> Result<(), Status> {
+        if let Some((node, state)) = &mut self.with_nominated {
+            node.add_pod(pod.clone());
+            if let Some(state) = state {
+                let status = self
+                    .framework
+                    .run_pre_filter_add_pod(state, self.pod, pod, node);
+                if !status.is_success() {
+                    return Err(status);
+                }
+            }
+        }
+        self.node.add_pod(pod.clone());
+        if let Some(state) = &mut self.state {
+            let status = self
+                .framework
+                .run_pre_filter_add_pod(state, self.pod, pod, &self.node);
+            if !status.is_success() {
+                return Err(status);
+            }
+        }
+        Ok(())
+    }
+
+    /// Filter on the current copies: with the nominated pods first, then without them.
+    fn filter(&self) -> Status {
+        if let Some((node, state)) = &self.with_nominated {
+            let state = state.as_ref().unwrap_or(self.cycle_state);
+            let status = self.framework.run_filter(state, self.pod, node);
+            if !status.is_success() {
+                return status;
+            }
+        }
+        let state = self.state.as_ref().unwrap_or(self.cycle_state);
+        self.framework.run_filter(state, self.pod, &self.node)
     }
 }
 
@@ -343,35 +449,71 @@ impl DefaultPreemption {
             let budgets = budgets(&snapshot.objects().pod_disruption_budgets);
             let wanted = self.num_candidates(potential.len());
             let offset = (context.random % potential.len() as u64) as usize;
-            for i in 0..potential.len() {
-                let node = &potential[(offset + i) % potential.len()];
-                match self.select_victims(context.framework, state, pod, node, &budgets) {
-                    Ok((victims, violations)) if !victims.is_empty() => {
-                        let candidate = Candidate {
-                            node: node.name().to_owned(),
-                            victims,
-                            pdb_violations: violations,
-                        };
-                        if violations == 0 {
-                            non_violating.push(candidate);
-                        } else {
-                            violating.push(candidate);
+            let framework = context.framework;
+            let dry_run = |i: usize| {
+                let node = potential[(offset + i) % potential.len()];
+                (
+                    node,
+                    self.select_victims(framework, state, pod, node, &budgets),
+                )
+            };
+            // Nodes are dry-run in waves (in parallel on the handle's threads when a wave is
+            // large enough) and the results read in order, so the candidates are exactly those
+            // of a one-by-one search from the offset that stops once enough are found.
+            let mut examined = 0;
+            'waves: while examined < potential.len() {
+                let found = non_violating.len() + violating.len();
+                let needed = wanted.saturating_sub(found).max(1);
+                let estimate = if found == 0 || examined == 0 {
+                    needed
+                } else {
+                    needed.saturating_mul(examined).div_ceil(found)
+                };
+                let parallel = framework.handle().parallelism() > 1;
+                let wave = if parallel {
+                    estimate.max(PARALLEL_DRY_RUN_WAVE)
+                } else {
+                    needed
+                }
+                .min(potential.len() - examined);
+                let range = examined..examined + wave;
+                let results: Vec<_> = if parallel && wave >= PARALLEL_DRY_RUN_WAVE {
+                    framework
+                        .handle()
+                        .install(|| range.into_par_iter().map(dry_run).collect())
+                } else {
+                    range.map(dry_run).collect()
+                };
+                examined += wave;
+                for (node, result) in results {
+                    match result {
+                        Ok((victims, violations)) if !victims.is_empty() => {
+                            let candidate = Candidate {
+                                node: node.name().to_owned(),
+                                victims,
+                                pdb_violations: violations,
+                            };
+                            if violations == 0 {
+                                non_violating.push(candidate);
+                            } else {
+                                violating.push(candidate);
+                            }
+                            if !non_violating.is_empty()
+                                && non_violating.len() + violating.len() >= wanted
+                            {
+                                break 'waves;
+                            }
                         }
-                        if !non_violating.is_empty()
-                            && non_violating.len() + violating.len() >= wanted
-                        {
-                            break;
-                        }
+                        Ok(_) => dry_run_statuses.set(
+                            snapshot.index_of(node.name()).unwrap_or(usize::MAX),
+                            Status::error(format!(
+                                "expected at least one victim pod on node {:?}",
+                                node.name()
+                            )),
+                        ),
+                        Err(status) => dry_run_statuses
+                            .set(snapshot.index_of(node.name()).unwrap_or(usize::MAX), status),
                     }
-                    Ok(_) => dry_run_statuses.set(
-                        snapshot.index_of(node.name()).unwrap_or(usize::MAX),
-                        Status::error(format!(
-                            "expected at least one victim pod on node {:?}",
-                            node.name()
-                        )),
-                    ),
-                    Err(status) => dry_run_statuses
-                        .set(snapshot.index_of(node.name()).unwrap_or(usize::MAX), status),
                 }
             }
         }

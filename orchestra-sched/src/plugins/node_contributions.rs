@@ -16,7 +16,6 @@
 //! spreading). Totals are shared (`Arc`) with the cycle state that reads them and copied only
 //! when a preemption dry run changes them.
 
-use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use crate::node_info::NodeInfo;
@@ -27,50 +26,7 @@ use crate::snapshot::Snapshot;
 /// memory the node's labels already brought into the cache.
 pub type Contribution = Vec<(usize, Arc<str>, Arc<str>, i64)>;
 
-/// A fast, non-cryptographic string hasher (the multiply-rotate hash of rustc's `FxHasher`)
-/// for the topology maps looked up once per node per pod; label values are not attacker-chosen
-/// keys of a long-lived public map, so SipHash's flood resistance buys nothing here.
-#[derive(Default, Clone, Copy)]
-pub struct TopologyHasher {
-    hash: u64,
-}
-
-const SEED: u64 = 0x51_7c_c1_b7_27_22_0a_95;
-
-impl std::hash::Hasher for TopologyHasher {
-    fn write(&mut self, bytes: &[u8]) {
-        let mut chunks = bytes.chunks_exact(8);
-        for chunk in &mut chunks {
-            let mut word = [0u8; 8];
-            word.copy_from_slice(chunk);
-            self.add(u64::from_le_bytes(word));
-        }
-        for &byte in chunks.remainder() {
-            self.add(u64::from(byte));
-        }
-    }
-
-    fn write_u8(&mut self, byte: u8) {
-        self.add(u64::from(byte));
-    }
-
-    fn write_usize(&mut self, value: usize) {
-        self.add(value as u64);
-    }
-
-    fn finish(&self) -> u64 {
-        self.hash
-    }
-}
-
-impl TopologyHasher {
-    fn add(&mut self, word: u64) {
-        self.hash = (self.hash.rotate_left(5) ^ word).wrapping_mul(SEED);
-    }
-}
-
-/// A map with [`TopologyHasher`].
-pub type FastMap<K, V> = HashMap<K, V, std::hash::BuildHasherDefault<TopologyHasher>>;
+pub use crate::fast_map::{FastHasher as TopologyHasher, FastMap};
 
 /// The domains of one topology key: per value, the count and how many nodes make it exist.
 type Domains = FastMap<Arc<str>, (i64, u32)>;
