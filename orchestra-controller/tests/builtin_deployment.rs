@@ -270,10 +270,70 @@ impl Drop for PodWatcher {
     }
 }
 
+/// Records, in order, every distinct reason of a Deployment's Progressing and Available
+/// conditions that a watch sees.
+struct ConditionWatcher {
+    reasons: Arc<Mutex<Vec<(String, String)>>>,
+    task: JoinHandle<()>,
+}
+
+impl ConditionWatcher {
+    async fn start(client: &Arc<dyn Client>) -> Self {
+        let reasons: Arc<Mutex<Vec<(String, String)>>> = Arc::default();
+        let mut events = deployments(client)
+            .watch(&WatchParams::default())
+            .await
+            .expect("deployments are watched");
+        let task = tokio::spawn({
+            let reasons = reasons.clone();
+            async move {
+                while let Some(event) = events.next().await {
+                    let (WatchEvent::Added(d) | WatchEvent::Modified(d)) = event else {
+                        continue;
+                    };
+                    let Some(status) = d.status.as_ref() else {
+                        continue;
+                    };
+                    let mut reasons = reasons.lock().unwrap();
+                    for type_ in ["Progressing", "Available"] {
+                        let Some(reason) = condition(status, type_).and_then(|c| c.reason.clone())
+                        else {
+                            continue;
+                        };
+                        let entry = (type_.to_owned(), reason);
+                        if reasons.iter().rev().find(|(t, _)| t == type_) != Some(&entry) {
+                            reasons.push(entry);
+                        }
+                    }
+                }
+            }
+        });
+        Self { reasons, task }
+    }
+
+    /// The reasons of `type_` seen so far, in order.
+    fn seen(&self, type_: &str) -> Vec<String> {
+        self.reasons
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|(t, _)| t == type_)
+            .map(|(_, reason)| reason.clone())
+            .collect()
+    }
+}
+
+impl Drop for ConditionWatcher {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
 #[tokio::test]
 async fn a_deployment_rolls_out_a_replica_set_named_by_its_template_hash() {
     let server = server().await;
     let client: Arc<dyn Client> = server;
+    let conditions = ConditionWatcher::start(&client).await;
     let _manager = RunningManager::start(client.clone());
     let _kubelet = Kubelet::start(client.clone(), NS, |_| true);
     let created = create(
@@ -381,6 +441,31 @@ async fn a_deployment_rolls_out_a_replica_set_named_by_its_template_hash() {
             .iter()
             .all(|p| p.metadata.labels.as_ref().unwrap()[POD_TEMPLATE_HASH_LABEL] == hash)
     );
+    let progress = conditions.seen("Progressing");
+    assert_eq!(
+        progress.first().map(String::as_str),
+        Some("NewReplicaSetCreated"),
+        "{progress:?}"
+    );
+    assert_eq!(
+        progress.last().map(String::as_str),
+        Some("NewReplicaSetAvailable"),
+        "{progress:?}"
+    );
+    let known = [
+        "NewReplicaSetCreated",
+        "ReplicaSetUpdated",
+        "NewReplicaSetAvailable",
+    ];
+    assert!(
+        progress.iter().all(|r| known.contains(&r.as_str())),
+        "{progress:?}"
+    );
+    // The pods start unready: the minimum is not available at first, then it is.
+    assert_eq!(
+        conditions.seen("Available"),
+        ["MinimumReplicasUnavailable", "MinimumReplicasAvailable"]
+    );
 }
 
 #[tokio::test]
@@ -404,6 +489,7 @@ async fn a_rolling_update_never_exceeds_max_surge_nor_drops_below_max_unavailabl
     let watcher = PodWatcher::start(&client).await;
     watcher.wait_settled(4, "nginx:1").await;
     watcher.record();
+    let conditions = ConditionWatcher::start(&client).await;
     set_image(&client, "web", "nginx:2").await;
     let d = wait_rolled_out(&client, "web").await;
     watcher.wait_settled(4, "nginx:2").await;
@@ -427,6 +513,28 @@ async fn a_rolling_update_never_exceeds_max_surge_nor_drops_below_max_unavailabl
     assert_eq!(
         annotation(&d.metadata, REVISION_ANNOTATION).as_deref(),
         Some("2")
+    );
+    eventually("the rollout's last progress condition", || async {
+        let progress = conditions.seen("Progressing");
+        (progress.last().map(String::as_str) == Some("NewReplicaSetAvailable")).then_some(())
+    })
+    .await;
+    let progress = conditions.seen("Progressing");
+    let created_at = progress
+        .iter()
+        .position(|r| r == "NewReplicaSetCreated")
+        .expect("NewReplicaSetCreated");
+    assert!(
+        progress[created_at..]
+            .iter()
+            .any(|r| r == "ReplicaSetUpdated"),
+        "the rollout's steps are ReplicaSetUpdated: {progress:?}"
+    );
+    // maxUnavailable held: the minimum stayed available throughout.
+    assert!(
+        !conditions
+            .seen("Available")
+            .contains(&"MinimumReplicasUnavailable".to_owned())
     );
 }
 
@@ -887,10 +995,21 @@ async fn a_matching_orphan_replica_set_is_adopted_as_the_new_one() {
         .create(&PostParams::default(), &orphan)
         .await
         .unwrap();
+    let conditions = ConditionWatcher::start(&client).await;
     let _manager = RunningManager::start(client.clone());
     let _kubelet = Kubelet::start(client.clone(), NS, |_| true);
     let created = create(&client, &spec).await;
     wait_rolled_out(&client, "web").await;
+    eventually("the rollout's last progress condition", || async {
+        let progress = conditions.seen("Progressing");
+        (progress.last().map(String::as_str) == Some("NewReplicaSetAvailable")).then_some(())
+    })
+    .await;
+    assert_eq!(
+        conditions.seen("Progressing").first().map(String::as_str),
+        Some("FoundNewReplicaSet"),
+        "the adopted ReplicaSet is found, not created"
+    );
     let sets = replica_sets_of(&client, &created).await;
     assert_eq!(
         sets.len(),
