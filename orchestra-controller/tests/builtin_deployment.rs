@@ -1078,3 +1078,119 @@ async fn a_rollout_completes_after_the_controller_manager_is_killed_halfway() {
         Some("2")
     );
 }
+
+#[tokio::test]
+async fn the_deprecated_rollback_annotation_rolls_back_and_is_removed() {
+    let server = server().await;
+    let client: Arc<dyn Client> = server;
+    let _manager = RunningManager::start(client.clone());
+    let _kubelet = Kubelet::start(client.clone(), NS, |_| true);
+    create(
+        &client,
+        &deployment(
+            "web",
+            2,
+            "nginx:1",
+            rolling(IntOrString::Int(1), IntOrString::Int(0)),
+        ),
+    )
+    .await;
+    wait_rolled_out(&client, "web").await;
+    set_image(&client, "web", "nginx:2").await;
+    wait_rolled_out(&client, "web").await;
+
+    // What the API server keeps of an `extensions/v1beta1` rollback to the previous revision.
+    deployments(&client)
+        .patch(
+            "web",
+            &PatchParams::default(),
+            &Patch::Merge(
+                json!({"metadata": {"annotations": {"deprecated.deployment.rollback.to": "0"}}}),
+            ),
+        )
+        .await
+        .unwrap();
+    let d = eventually("the rollback done and the annotation gone", || async {
+        let d = deployments(&client).get("web").await.ok()?;
+        let image = d.spec.as_ref()?.template.spec.as_ref()?.containers[0]
+            .image
+            .clone()?;
+        let pending = annotation(&d.metadata, "deprecated.deployment.rollback.to").is_some();
+        (image == "nginx:1" && !pending && rollout_status(&d) == Ok(true)).then_some(d)
+    })
+    .await;
+    eventually("the revision moved on", || async {
+        let d = deployments(&client).get("web").await.ok()?;
+        (annotation(&d.metadata, REVISION_ANNOTATION).as_deref() == Some("3")).then_some(())
+    })
+    .await;
+    assert_eq!(replica_sets_of(&client, &d).await.len(), 2);
+    assert!(
+        pods(&client, NS)
+            .await
+            .iter()
+            .all(|p| image_of(p) == "nginx:1")
+    );
+}
+
+#[tokio::test]
+async fn a_hash_collision_raises_the_collision_count_and_picks_another_name() {
+    let server = server().await;
+    let client: Arc<dyn Client> = server;
+    let _manager = RunningManager::start(client.clone());
+    let _kubelet = Kubelet::start(client.clone(), NS, |_| true);
+    // Paused, the Deployment creates no ReplicaSet: its name can be taken first.
+    let mut spec = deployment(
+        "web",
+        2,
+        "nginx:1",
+        rolling(IntOrString::Int(1), IntOrString::Int(0)),
+    );
+    spec.spec.as_mut().unwrap().paused = Some(true);
+    let created = create(&client, &spec).await;
+    let hash = orchestra_controller::builtin::deployment::hash::compute_hash(
+        &created.spec.as_ref().unwrap().template,
+        None,
+    );
+    let squatter = ReplicaSet {
+        metadata: ObjectMeta {
+            name: Some(format!("web-{hash}")),
+            labels: Some(labels(&[("app", "other")])),
+            ..ObjectMeta::default()
+        },
+        spec: Some(ReplicaSetSpec {
+            replicas: Some(0),
+            selector: LabelSelector {
+                match_labels: Some(labels(&[("app", "other")])),
+                ..LabelSelector::default()
+            },
+            template: Some(template(labels(&[("app", "other")]), "httpd")),
+            ..ReplicaSetSpec::default()
+        }),
+        status: None,
+    };
+    Api::<ReplicaSet>::namespaced(client.clone(), NS)
+        .create(&PostParams::default(), &squatter)
+        .await
+        .unwrap();
+
+    deployments(&client)
+        .patch(
+            "web",
+            &PatchParams::default(),
+            &Patch::Merge(json!({"spec": {"paused": false}})),
+        )
+        .await
+        .unwrap();
+    let d = wait_rolled_out(&client, "web").await;
+    assert_eq!(d.status.as_ref().unwrap().collision_count, Some(1));
+    let sets = replica_sets_of(&client, &created).await;
+    assert_eq!(sets.len(), 1);
+    let name = sets[0].metadata.name.clone().unwrap();
+    assert_ne!(name, format!("web-{hash}"));
+    let second = orchestra_controller::builtin::deployment::hash::compute_hash(
+        &created.spec.as_ref().unwrap().template,
+        Some(1),
+    );
+    assert_eq!(name, format!("web-{second}"));
+}
