@@ -14,6 +14,7 @@
 use std::collections::BTreeMap;
 
 use orchestra_api::k8s_openapi::api::apps::v1::{Deployment, ReplicaSet};
+use orchestra_api::k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 
 /// The rollout sequence number of a ReplicaSet (and of its Deployment).
 pub const REVISION_ANNOTATION: &str = "deployment.kubernetes.io/revision";
@@ -54,6 +55,11 @@ pub fn revision(rs: &ReplicaSet) -> Option<i64> {
         None => Some(0),
         Some(text) => text.parse().ok(),
     }
+}
+
+/// The revision annotation of a ReplicaSet or Deployment as written, empty without it.
+pub fn revision_text(meta: &ObjectMeta) -> &str {
+    annotation(meta.annotations.as_ref(), REVISION_ANNOTATION).unwrap_or_default()
 }
 
 /// The highest revision among `replica_sets` (unparsable ones ignored), 0 for none.

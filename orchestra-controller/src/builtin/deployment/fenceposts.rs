@@ -98,63 +98,69 @@ pub fn max_unavailable(deployment: &Deployment) -> i32 {
     fenceposts(deployment).1.min(desired)
 }
 
+/// A `RollingUpdate` Deployment of `replicas` with the given `maxSurge` and
+/// `maxUnavailable`: the fixture of the deployment modules' unit tests.
 #[cfg(test)]
-mod tests {
+pub(super) fn rolling_update_deployment(
+    replicas: i32,
+    max_surge: IntOrString,
+    max_unavailable: IntOrString,
+) -> Deployment {
     use orchestra_api::k8s_openapi::api::apps::v1::{
         DeploymentSpec, DeploymentStrategy, RollingUpdateDeployment,
     };
+    Deployment {
+        spec: Some(DeploymentSpec {
+            replicas: Some(replicas),
+            strategy: Some(DeploymentStrategy {
+                type_: Some("RollingUpdate".into()),
+                rolling_update: Some(RollingUpdateDeployment {
+                    max_surge: Some(max_surge),
+                    max_unavailable: Some(max_unavailable),
+                }),
+            }),
+            ..Default::default()
+        }),
+        ..Default::default()
+    }
+}
 
+#[cfg(test)]
+mod tests {
     use super::*;
 
     fn percent(text: &str) -> IntOrString {
         IntOrString::String(text.into())
     }
 
-    fn deployment(replicas: i32, surge: IntOrString, unavailable: IntOrString) -> Deployment {
-        Deployment {
-            spec: Some(DeploymentSpec {
-                replicas: Some(replicas),
-                strategy: Some(DeploymentStrategy {
-                    type_: Some("RollingUpdate".into()),
-                    rolling_update: Some(RollingUpdateDeployment {
-                        max_surge: Some(surge),
-                        max_unavailable: Some(unavailable),
-                    }),
-                }),
-                ..Default::default()
-            }),
-            ..Default::default()
-        }
-    }
-
     #[test]
     fn surge_rounds_up_and_unavailability_rounds_down() {
         // The API defaults, 25% and 25%, on 10 replicas: 3 above, 2 below.
-        let d = deployment(10, percent("25%"), percent("25%"));
+        let d = rolling_update_deployment(10, percent("25%"), percent("25%"));
         assert_eq!((max_surge(&d), max_unavailable(&d)), (3, 2));
-        let d = deployment(3, percent("25%"), percent("25%"));
+        let d = rolling_update_deployment(3, percent("25%"), percent("25%"));
         assert_eq!((max_surge(&d), max_unavailable(&d)), (1, 0));
     }
 
     #[test]
     fn both_zero_allows_one_unavailable() {
-        let d = deployment(3, percent("10%"), percent("10%"));
+        let d = rolling_update_deployment(3, percent("10%"), percent("10%"));
         assert_eq!((max_surge(&d), max_unavailable(&d)), (1, 0));
-        let d = deployment(5, IntOrString::Int(0), percent("10%"));
+        let d = rolling_update_deployment(5, IntOrString::Int(0), percent("10%"));
         assert_eq!((max_surge(&d), max_unavailable(&d)), (0, 1));
     }
 
     #[test]
     fn unavailability_is_capped_at_the_replicas_and_zero_replicas_have_none() {
-        let d = deployment(2, IntOrString::Int(0), IntOrString::Int(5));
+        let d = rolling_update_deployment(2, IntOrString::Int(0), IntOrString::Int(5));
         assert_eq!(max_unavailable(&d), 2);
-        let d = deployment(0, IntOrString::Int(1), IntOrString::Int(1));
+        let d = rolling_update_deployment(0, IntOrString::Int(1), IntOrString::Int(1));
         assert_eq!(max_unavailable(&d), 0);
     }
 
     #[test]
     fn recreate_has_neither_and_malformed_percentages_count_as_zero() {
-        let mut d = deployment(4, IntOrString::Int(2), IntOrString::Int(2));
+        let mut d = rolling_update_deployment(4, IntOrString::Int(2), IntOrString::Int(2));
         d.spec.as_mut().unwrap().strategy.as_mut().unwrap().type_ = Some("Recreate".into());
         assert_eq!((max_surge(&d), max_unavailable(&d)), (0, 0));
         assert_eq!(scaled_value(&percent("abc"), 10, true), None);

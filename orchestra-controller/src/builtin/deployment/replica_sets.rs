@@ -137,13 +137,12 @@ fn fraction(rs: &ReplicaSet, deployment: &Deployment) -> i32 {
 
 #[cfg(test)]
 mod tests {
-    use orchestra_api::k8s_openapi::api::apps::v1::{
-        DeploymentSpec, DeploymentStrategy, ReplicaSetSpec, RollingUpdateDeployment,
-    };
+    use orchestra_api::k8s_openapi::api::apps::v1::ReplicaSetSpec;
     use orchestra_api::k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
     use orchestra_api::k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 
     use super::super::annotations::MAX_REPLICAS_ANNOTATION;
+    use super::super::fenceposts::rolling_update_deployment;
     use super::*;
 
     fn rs(name: &str, replicas: i32, created: i64, max_replicas: i32) -> ReplicaSet {
@@ -162,20 +161,7 @@ mod tests {
     }
 
     fn deployment(replicas: i32, surge: i32) -> Deployment {
-        Deployment {
-            spec: Some(DeploymentSpec {
-                replicas: Some(replicas),
-                strategy: Some(DeploymentStrategy {
-                    type_: Some("RollingUpdate".into()),
-                    rolling_update: Some(RollingUpdateDeployment {
-                        max_surge: Some(IntOrString::Int(surge)),
-                        max_unavailable: Some(IntOrString::Int(2)),
-                    }),
-                }),
-                ..Default::default()
-            }),
-            ..Default::default()
-        }
+        rolling_update_deployment(replicas, IntOrString::Int(surge), IntOrString::Int(2))
     }
 
     #[test]

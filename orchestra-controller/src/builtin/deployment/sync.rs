@@ -25,7 +25,7 @@ use serde_json::json;
 
 use super::annotations::{
     REVISION_ANNOTATION, desired_replicas_annotation, max_revision,
-    replicas_annotations_need_update, revision, set_deployment_revision,
+    replicas_annotations_need_update, revision, revision_text, set_deployment_revision,
     set_new_replica_set_annotations, set_replicas_annotations,
 };
 use super::fenceposts::{
@@ -322,14 +322,8 @@ impl<'a> DeploymentSync<'a> {
                 family.all[i] = (*written).clone();
                 return Ok(());
             }
-            let rs_revision = copy
-                .metadata
-                .annotations
-                .as_ref()
-                .and_then(|a| a.get(REVISION_ANNOTATION))
-                .cloned()
-                .unwrap_or_default();
-            let revision_changed = set_deployment_revision(&mut self.d, &rs_revision);
+            let rs_revision = revision_text(&copy.metadata);
+            let revision_changed = set_deployment_revision(&mut self.d, rs_revision);
             let mut status = self.status();
             let status_changed =
                 has_progress_deadline(&self.d) && condition(&status, PROGRESSING).is_none();
@@ -791,14 +785,7 @@ impl<'a> DeploymentSync<'a> {
     /// Writes the Deployment's revision annotation (Kubernetes writes it with the status; the
     /// status subresource here takes no metadata, so it is a patch of the annotation).
     async fn write_revision(&mut self) -> Result<(), Status> {
-        let revision = self
-            .d
-            .metadata
-            .annotations
-            .as_ref()
-            .and_then(|a| a.get(REVISION_ANNOTATION))
-            .cloned()
-            .unwrap_or_default();
+        let revision = revision_text(&self.d.metadata).to_owned();
         let patch =
             Patch::Merge(json!({"metadata": {"annotations": {REVISION_ANNOTATION: revision}}}));
         let written = self
@@ -897,24 +884,10 @@ mod tests {
     }
 
     fn rolling(replicas: i32, surge: i32) -> Deployment {
-        use orchestra_api::k8s_openapi::api::apps::v1::{
-            DeploymentSpec, DeploymentStrategy, RollingUpdateDeployment,
-        };
         use orchestra_api::k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
-        Deployment {
-            spec: Some(DeploymentSpec {
-                replicas: Some(replicas),
-                strategy: Some(DeploymentStrategy {
-                    type_: Some("RollingUpdate".into()),
-                    rolling_update: Some(RollingUpdateDeployment {
-                        max_surge: Some(IntOrString::Int(surge)),
-                        max_unavailable: Some(IntOrString::Int(1)),
-                    }),
-                }),
-                ..Default::default()
-            }),
-            ..Default::default()
-        }
+
+        use super::super::fenceposts::rolling_update_deployment;
+        rolling_update_deployment(replicas, IntOrString::Int(surge), IntOrString::Int(1))
     }
 
     #[test]

@@ -76,89 +76,88 @@ pub trait ReplicatedWorkload: Served + Send + Sync + 'static {
     fn set_replica_status(&mut self, status: &ReplicaStatus);
 }
 
+/// The methods of [`ReplicatedWorkload`] that read and write the same fields on both kinds:
+/// the spec fields the controller reads and the status, whose k8s-openapi types
+/// (`$status`, with conditions of type `$condition`) have the same fields on both. Invoked
+/// inside each `impl ReplicatedWorkload`.
+macro_rules! same_shaped_workload_methods {
+    ($status:ident, $condition:ident) => {
+        fn desired_replicas(&self) -> i32 {
+            self.spec.as_ref().and_then(|s| s.replicas).unwrap_or(1)
+        }
+
+        fn min_ready_seconds(&self) -> i32 {
+            self.spec
+                .as_ref()
+                .and_then(|s| s.min_ready_seconds)
+                .unwrap_or(0)
+        }
+
+        fn pod_template(&self) -> Option<&PodTemplateSpec> {
+            self.spec.as_ref()?.template.as_ref()
+        }
+
+        fn replica_status(&self) -> ReplicaStatus {
+            let Some(status) = &self.status else {
+                return ReplicaStatus::default();
+            };
+            ReplicaStatus {
+                replicas: status.replicas,
+                fully_labeled_replicas: status.fully_labeled_replicas.unwrap_or(0),
+                ready_replicas: status.ready_replicas.unwrap_or(0),
+                available_replicas: status.available_replicas.unwrap_or(0),
+                observed_generation: status.observed_generation.unwrap_or(0),
+                conditions: status
+                    .conditions
+                    .iter()
+                    .flatten()
+                    .map(|c| ReplicaCondition {
+                        type_: c.type_.clone(),
+                        status: c.status.clone(),
+                        reason: c.reason.clone(),
+                        message: c.message.clone(),
+                        last_transition_time: c.last_transition_time.clone(),
+                    })
+                    .collect(),
+            }
+        }
+
+        fn set_replica_status(&mut self, status: &ReplicaStatus) {
+            let current = self.status.get_or_insert_with($status::default);
+            current.replicas = status.replicas;
+            current.fully_labeled_replicas = omit_zero(status.fully_labeled_replicas);
+            current.ready_replicas = omit_zero(status.ready_replicas);
+            current.available_replicas = omit_zero(status.available_replicas);
+            current.observed_generation = omit_zero(status.observed_generation);
+            current.conditions = (!status.conditions.is_empty()).then(|| {
+                status
+                    .conditions
+                    .iter()
+                    .map(|c| $condition {
+                        type_: c.type_.clone(),
+                        status: c.status.clone(),
+                        reason: c.reason.clone(),
+                        message: c.message.clone(),
+                        last_transition_time: c.last_transition_time.clone(),
+                    })
+                    .collect()
+            });
+        }
+    };
+}
+
 impl ReplicatedWorkload for ReplicaSet {
     const EVENT_SOURCE: &'static str = "replicaset-controller";
-
-    fn desired_replicas(&self) -> i32 {
-        self.spec.as_ref().and_then(|s| s.replicas).unwrap_or(1)
-    }
-
-    fn min_ready_seconds(&self) -> i32 {
-        self.spec
-            .as_ref()
-            .and_then(|s| s.min_ready_seconds)
-            .unwrap_or(0)
-    }
 
     fn pod_selector(&self) -> Result<LabelSelector, SelectorError> {
         LabelSelector::try_from(self.spec.as_ref().map(|s| &s.selector))
     }
 
-    fn pod_template(&self) -> Option<&PodTemplateSpec> {
-        self.spec.as_ref()?.template.as_ref()
-    }
-
-    fn replica_status(&self) -> ReplicaStatus {
-        let Some(status) = &self.status else {
-            return ReplicaStatus::default();
-        };
-        ReplicaStatus {
-            replicas: status.replicas,
-            fully_labeled_replicas: status.fully_labeled_replicas.unwrap_or(0),
-            ready_replicas: status.ready_replicas.unwrap_or(0),
-            available_replicas: status.available_replicas.unwrap_or(0),
-            observed_generation: status.observed_generation.unwrap_or(0),
-            conditions: status
-                .conditions
-                .iter()
-                .flatten()
-                .map(|c| ReplicaCondition {
-                    type_: c.type_.clone(),
-                    status: c.status.clone(),
-                    reason: c.reason.clone(),
-                    message: c.message.clone(),
-                    last_transition_time: c.last_transition_time.clone(),
-                })
-                .collect(),
-        }
-    }
-
-    fn set_replica_status(&mut self, status: &ReplicaStatus) {
-        let current = self.status.get_or_insert_with(ReplicaSetStatus::default);
-        current.replicas = status.replicas;
-        current.fully_labeled_replicas = omit_zero(status.fully_labeled_replicas);
-        current.ready_replicas = omit_zero(status.ready_replicas);
-        current.available_replicas = omit_zero(status.available_replicas);
-        current.observed_generation = omit_zero(status.observed_generation);
-        current.conditions = (!status.conditions.is_empty()).then(|| {
-            status
-                .conditions
-                .iter()
-                .map(|c| ReplicaSetCondition {
-                    type_: c.type_.clone(),
-                    status: c.status.clone(),
-                    reason: c.reason.clone(),
-                    message: c.message.clone(),
-                    last_transition_time: c.last_transition_time.clone(),
-                })
-                .collect()
-        });
-    }
+    same_shaped_workload_methods!(ReplicaSetStatus, ReplicaSetCondition);
 }
 
 impl ReplicatedWorkload for ReplicationController {
     const EVENT_SOURCE: &'static str = "replication-controller";
-
-    fn desired_replicas(&self) -> i32 {
-        self.spec.as_ref().and_then(|s| s.replicas).unwrap_or(1)
-    }
-
-    fn min_ready_seconds(&self) -> i32 {
-        self.spec
-            .as_ref()
-            .and_then(|s| s.min_ready_seconds)
-            .unwrap_or(0)
-    }
 
     /// The map selector as equality requirements; an empty or absent map selects every pod,
     /// as Kubernetes reads it (defaulting fills it from the template's labels).
@@ -172,58 +171,7 @@ impl ReplicatedWorkload for ReplicationController {
         LabelSelector::from_labels(labels)
     }
 
-    fn pod_template(&self) -> Option<&PodTemplateSpec> {
-        self.spec.as_ref()?.template.as_ref()
-    }
-
-    fn replica_status(&self) -> ReplicaStatus {
-        let Some(status) = &self.status else {
-            return ReplicaStatus::default();
-        };
-        ReplicaStatus {
-            replicas: status.replicas,
-            fully_labeled_replicas: status.fully_labeled_replicas.unwrap_or(0),
-            ready_replicas: status.ready_replicas.unwrap_or(0),
-            available_replicas: status.available_replicas.unwrap_or(0),
-            observed_generation: status.observed_generation.unwrap_or(0),
-            conditions: status
-                .conditions
-                .iter()
-                .flatten()
-                .map(|c| ReplicaCondition {
-                    type_: c.type_.clone(),
-                    status: c.status.clone(),
-                    reason: c.reason.clone(),
-                    message: c.message.clone(),
-                    last_transition_time: c.last_transition_time.clone(),
-                })
-                .collect(),
-        }
-    }
-
-    fn set_replica_status(&mut self, status: &ReplicaStatus) {
-        let current = self
-            .status
-            .get_or_insert_with(ReplicationControllerStatus::default);
-        current.replicas = status.replicas;
-        current.fully_labeled_replicas = omit_zero(status.fully_labeled_replicas);
-        current.ready_replicas = omit_zero(status.ready_replicas);
-        current.available_replicas = omit_zero(status.available_replicas);
-        current.observed_generation = omit_zero(status.observed_generation);
-        current.conditions = (!status.conditions.is_empty()).then(|| {
-            status
-                .conditions
-                .iter()
-                .map(|c| ReplicationControllerCondition {
-                    type_: c.type_.clone(),
-                    status: c.status.clone(),
-                    reason: c.reason.clone(),
-                    message: c.message.clone(),
-                    last_transition_time: c.last_transition_time.clone(),
-                })
-                .collect()
-        });
-    }
+    same_shaped_workload_methods!(ReplicationControllerStatus, ReplicationControllerCondition);
 }
 
 #[cfg(test)]
