@@ -2,7 +2,7 @@
 //!
 //! Starts `--nodes` agents (5,000 by default) on simulated runtimes against an in-process
 //! API server over `MemoryKv`, with Kubernetes' default timings (Lease every 10 s, node
-//! status every 10 s, housekeeping every 2 s), optionally `--pods-per-node` pods each, waits
+//! status every 10 s, housekeeping every 10 s), optionally `--pods-per-node` pods each, waits
 //! until every node is Ready (and every pod Running), then measures the process over
 //! `--idle-seconds` of idling: CPU time used (user + system, from `/proc/self/stat`) and
 //! resident memory (`/proc/self/status`). The last line is

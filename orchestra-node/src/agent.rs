@@ -347,7 +347,7 @@ async fn run_container_events(kubelet: Arc<Kubelet>) {
             Ok(mut events) => {
                 while let Some(event) = events.next().await {
                     if event.event_type == ContainerEventType::Stopped
-                        && kubelet.pods.get(&event.pod_uid).is_some()
+                        && kubelet.pods.contains(&event.pod_uid)
                     {
                         kubelet.queue.add(event.pod_uid);
                     }
@@ -411,7 +411,7 @@ async fn run_housekeeping(kubelet: Arc<Kubelet>, pods: Informer<Pod>) {
         {
             for sandbox in sandboxes {
                 let uid = sandbox.metadata.uid;
-                if kubelet.pods.get(&uid).is_none() {
+                if !kubelet.pods.contains(&uid) {
                     kubelet.queue.add(uid);
                 }
             }

@@ -77,8 +77,10 @@ pub struct NodeConfig {
     pub node_status_report_frequency: Duration,
     /// How often every pod is synced even without changes (`--sync-frequency`, 1 min).
     pub sync_frequency: Duration,
-    /// How often the agent looks for runtime objects of pods it no longer knows
-    /// (housekeeping, 2 s).
+    /// How often the agent looks for runtime objects of pods it no longer knows, and for
+    /// mirror pods without a manifest (housekeeping). The kubelet's housekeeping runs every
+    /// 2 s but also cleans volumes and cgroups; this one only finds orphans, which appear
+    /// rarely (pods deleted while the agent was down), so it runs every 10 s.
     pub housekeeping_interval: Duration,
     /// First crash back-off (10 s).
     pub crash_backoff_initial: Duration,
@@ -117,7 +119,7 @@ impl NodeConfig {
             node_status_update_frequency: Duration::from_secs(10),
             node_status_report_frequency: Duration::from_secs(300),
             sync_frequency: Duration::from_secs(60),
-            housekeeping_interval: Duration::from_secs(2),
+            housekeeping_interval: Duration::from_secs(10),
             crash_backoff_initial: Duration::from_secs(10),
             crash_backoff_max: Duration::from_secs(300),
             record_events: true,

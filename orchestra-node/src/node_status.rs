@@ -351,13 +351,25 @@ pub async fn compute_status(kubelet: &Kubelet, node: &Node, now: Timestamp) -> N
     }
 }
 
-/// The status without heartbeat times, for change detection.
-fn without_heartbeats(status: &NodeStatus) -> serde_json::Value {
+/// A copy of the status without heartbeat times.
+fn strip_heartbeats(status: &NodeStatus) -> NodeStatus {
     let mut status = status.clone();
     for condition in status.conditions.iter_mut().flatten() {
         condition.last_heartbeat_time = None;
     }
-    let mut value = serde_json::to_value(&status).unwrap_or_default();
+    status
+}
+
+/// Whether two statuses differ in anything but heartbeat times (and quantity spelling).
+fn status_changed(new: &NodeStatus, current: &NodeStatus) -> bool {
+    let (new, current) = (strip_heartbeats(new), strip_heartbeats(current));
+    // Equal as they are is the common case; only a difference needs the closer look.
+    new != current && without_heartbeats(&new) != without_heartbeats(&current)
+}
+
+/// The status (heartbeats already stripped) as JSON with quantities by value.
+fn without_heartbeats(status: &NodeStatus) -> serde_json::Value {
+    let mut value = serde_json::to_value(status).unwrap_or_default();
     // Quantities compare by value, whatever their spelling.
     for field in ["capacity", "allocatable"] {
         if let Some(map) = value.get_mut(field).and_then(|v| v.as_object_mut()) {
@@ -389,7 +401,7 @@ pub async fn update_node_status(
     };
     let status = compute_status(kubelet, &node, clock::now()).await;
     let current = node.status.clone().unwrap_or_default();
-    let changed = without_heartbeats(&status) != without_heartbeats(&current);
+    let changed = status_changed(&status, &current);
     let due =
         last_report.is_none_or(|at| at.elapsed() >= kubelet.config.node_status_report_frequency);
     if !changed && !due {

@@ -218,6 +218,11 @@ impl PodManager {
         self.lock().records.get(uid).cloned()
     }
 
+    /// Whether the pod with this uid is known.
+    pub fn contains(&self, uid: &str) -> bool {
+        self.lock().records.contains_key(uid)
+    }
+
     /// Every uid known.
     pub fn uids(&self) -> Vec<String> {
         self.lock().records.keys().cloned().collect()
