@@ -4,9 +4,8 @@
 use std::sync::Arc;
 
 use orchestra_sched::config::KubeSchedulerConfiguration;
-use orchestra_sched::framework::{
-    CycleState, Plugin, PluginInstance, Registry, ScorePlugin, Status,
-};
+use orchestra_sched::framework::{CycleState, Plugin, PluginInstance};
+use orchestra_sched::framework::{Registry, ScorePlugin, Status};
 use orchestra_sched::{NodeInfo, PodInfo, Simulation};
 use serde_json::json;
 
@@ -18,11 +17,7 @@ impl Plugin for GoldTier {
 }
 impl ScorePlugin for GoldTier {
     fn score(&self, _: &CycleState, _: &PodInfo, node: &NodeInfo) -> Result<i64, Status> {
-        Ok(if node.label("tier") == Some("gold") {
-            100
-        } else {
-            0
-        })
+        Ok(100 * i64::from(node.label("tier") == Some("gold")))
     }
 }
 

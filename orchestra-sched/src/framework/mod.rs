@@ -27,7 +27,7 @@ pub use events::{
 };
 pub use handle::Handle;
 pub use node_to_status::NodeToStatus;
-pub use nominator::Nominator;
+pub use nominator::{NominatedOnNode, Nominator};
 pub use plugin::{
     BindPlugin, EnqueueExtensions, FilterPlugin, MAX_NODE_SCORE, MIN_NODE_SCORE, PermitPlugin,
     Plugin, PluginInstance, PluginInstanceBuilder, PostBindPlugin, PostFilterContext,

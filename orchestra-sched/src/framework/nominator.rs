@@ -4,16 +4,48 @@
 //! (`status.nominatedNodeName`) until it is scheduled. Meanwhile other pods of lower priority
 //! must not take the room: Filter runs with the nominated pods of equal or higher priority
 //! added to the node (Kubernetes' `RunFilterPluginsWithNominatedPods`).
+//!
+//! A node with nominated pods is checked that way by every pod that comes by, each time on a
+//! copy of the node with those pods added. When every pod nominated to the node counts for the
+//! pod being checked (the usual case: they have its priority or more), that copy is the same
+//! for all of them, so the nominator keeps it, built once per state of the node (its
+//! generation) and of its nominations ([`NominatedView::for_node`]).
 
-use std::sync::{Arc, RwLock, RwLockReadGuard};
+use std::sync::{Arc, Mutex, RwLock, RwLockReadGuard};
 
 use crate::fast_map::FastMap;
+use crate::node_info::NodeInfo;
 use crate::pod_info::PodInfo;
 
 #[derive(Debug, Default)]
 struct Nominations {
-    by_node: FastMap<String, Vec<Arc<PodInfo>>>,
+    by_node: FastMap<String, NodeNominations>,
     node_of: FastMap<String, String>,
+}
+
+/// The pods nominated to one node, and the node with all of them added, for the node
+/// generation it was built from.
+#[derive(Debug, Default)]
+struct NodeNominations {
+    pods: Vec<Arc<PodInfo>>,
+    with_pods: Mutex<Option<(u64, Arc<NodeInfo>)>>,
+}
+
+impl NodeNominations {
+    fn changed(&mut self) {
+        *self.with_pods.get_mut().unwrap_or_else(|p| p.into_inner()) = None;
+    }
+}
+
+/// What Filter must count in on a node for one pod (see [`NominatedView::for_node`]).
+#[derive(Debug)]
+pub enum NominatedOnNode {
+    /// No nominated pod counts.
+    Nothing,
+    /// Every pod nominated to the node counts: here is the node with all of them added.
+    All(Arc<NodeInfo>),
+    /// Only these of the node's nominated pods count.
+    Some(Vec<Arc<PodInfo>>),
 }
 
 /// Nominated pods by node. See the module docs.
@@ -28,16 +60,19 @@ impl Nominator {
         self.remove(pod.uid());
         let mut inner = self.inner.write().unwrap_or_else(|p| p.into_inner());
         inner.node_of.insert(pod.uid().to_owned(), node.to_owned());
-        inner.by_node.entry(node.to_owned()).or_default().push(pod);
+        let entry = inner.by_node.entry(node.to_owned()).or_default();
+        entry.pods.push(pod);
+        entry.changed();
     }
 
     /// Drops a pod's nomination.
     pub fn remove(&self, uid: &str) {
         let mut inner = self.inner.write().unwrap_or_else(|p| p.into_inner());
         if let Some(node) = inner.node_of.remove(uid) {
-            if let Some(pods) = inner.by_node.get_mut(&node) {
-                pods.retain(|p| p.uid() != uid);
-                if pods.is_empty() {
+            if let Some(entry) = inner.by_node.get_mut(&node) {
+                entry.pods.retain(|p| p.uid() != uid);
+                entry.changed();
+                if entry.pods.is_empty() {
                     inner.by_node.remove(&node);
                 }
             }
@@ -66,7 +101,11 @@ impl Nominator {
     /// The pods nominated to `node`.
     pub fn pods_for_node(&self, node: &str) -> Vec<Arc<PodInfo>> {
         let inner = self.inner.read().unwrap_or_else(|p| p.into_inner());
-        inner.by_node.get(node).cloned().unwrap_or_default()
+        inner
+            .by_node
+            .get(node)
+            .map(|entry| entry.pods.clone())
+            .unwrap_or_default()
     }
 
     /// Whether any pod is nominated anywhere (lets Filter skip the lookup).
@@ -109,13 +148,44 @@ impl NominatedView<'_> {
         uid: &str,
     ) -> Vec<Arc<PodInfo>> {
         match self.inner.by_node.get(node) {
-            Some(pods) => pods
+            Some(entry) => entry
+                .pods
                 .iter()
                 .filter(|p| p.priority >= priority && p.uid() != uid)
                 .cloned()
                 .collect(),
             None => Vec::new(),
         }
+    }
+
+    /// What Filter must count in on `node` for a pod of `priority` with `uid`: nothing, all
+    /// the pods nominated there (with the node copy that has them added, kept across pods
+    /// while the node and its nominations stay the same), or some of them.
+    pub fn for_node(&self, node: &NodeInfo, priority: i32, uid: &str) -> NominatedOnNode {
+        let Some(entry) = self.inner.by_node.get(node.name()) else {
+            return NominatedOnNode::Nothing;
+        };
+        let counts = |p: &&Arc<PodInfo>| p.priority >= priority && p.uid() != uid;
+        let counted = entry.pods.iter().filter(counts).count();
+        if counted == 0 {
+            return NominatedOnNode::Nothing;
+        }
+        if counted < entry.pods.len() {
+            return NominatedOnNode::Some(entry.pods.iter().filter(counts).cloned().collect());
+        }
+        let mut with_pods = entry.with_pods.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some((generation, copy)) = &*with_pods {
+            if *generation == node.generation() {
+                return NominatedOnNode::All(copy.clone());
+            }
+        }
+        let mut copy = node.clone();
+        for pod in &entry.pods {
+            copy.add_pod(pod.clone());
+        }
+        let copy = Arc::new(copy);
+        *with_pods = Some((node.generation(), copy.clone()));
+        NominatedOnNode::All(copy)
     }
 }
 
@@ -124,5 +194,70 @@ impl std::fmt::Debug for NominatedView<'_> {
         f.debug_struct("NominatedView")
             .field("pods", &self.inner.node_of.len())
             .finish()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::plugins::testing::{node, pod};
+    use serde_json::json;
+
+    fn nominated(cpu: &str, priority: i32) -> Arc<PodInfo> {
+        Arc::new(pod(
+            json!({"priority": priority, "containers": [{"name": "c", "image": "i",
+            "resources": {"requests": {"cpu": cpu}}}]}),
+        ))
+    }
+
+    #[test]
+    fn a_node_whose_nominated_pods_all_count_is_checked_on_one_kept_copy() {
+        let nominator = Nominator::default();
+        let mut n1 = node("n1", json!({}), json!({}));
+        let (a, b) = (nominated("1", 10), nominated("500m", 20));
+        nominator.add(a.clone(), "n1");
+        nominator.add(b.clone(), "n1");
+        let first = match nominator.view().for_node(&n1, 10, "other") {
+            NominatedOnNode::All(copy) => copy,
+            other => panic!("expected all nominated pods, got {other:?}"),
+        };
+        assert_eq!(first.requested.milli_cpu, 1500);
+        assert_eq!(first.pods().len(), 2);
+        // The same node state: the same copy.
+        match nominator.view().for_node(&n1, 5, "other") {
+            NominatedOnNode::All(copy) => assert!(Arc::ptr_eq(&copy, &first)),
+            other => panic!("expected the kept copy, got {other:?}"),
+        }
+        // A pod of higher priority than one of them counts only the other.
+        match nominator.view().for_node(&n1, 15, "other") {
+            NominatedOnNode::Some(pods) => assert_eq!(pods.len(), 1),
+            other => panic!("expected one pod, got {other:?}"),
+        }
+        // A nominated pod does not count itself.
+        match nominator.view().for_node(&n1, 10, a.uid()) {
+            NominatedOnNode::Some(pods) => assert_eq!(pods[0].uid(), b.uid()),
+            other => panic!("expected the other pod, got {other:?}"),
+        }
+        assert!(matches!(
+            nominator.view().for_node(&n1, 30, "other"),
+            NominatedOnNode::Nothing
+        ));
+        // A changed node, or changed nominations, give a fresh copy.
+        n1.add_pod(nominated("250m", 0));
+        match nominator.view().for_node(&n1, 10, "other") {
+            NominatedOnNode::All(copy) => assert_eq!(copy.requested.milli_cpu, 1750),
+            other => panic!("expected all nominated pods, got {other:?}"),
+        }
+        nominator.remove(b.uid());
+        match nominator.view().for_node(&n1, 10, "other") {
+            NominatedOnNode::All(copy) => assert_eq!(copy.requested.milli_cpu, 1250),
+            other => panic!("expected the remaining pod, got {other:?}"),
+        }
+        nominator.remove(a.uid());
+        assert!(nominator.view().is_empty());
+        assert!(matches!(
+            nominator.view().for_node(&n1, 10, "other"),
+            NominatedOnNode::Nothing
+        ));
     }
 }

@@ -22,6 +22,7 @@ use crate::framework::cycle_state::CycleState;
 use crate::framework::events::{ActionType, ClusterEventWithHint, EventResource};
 use crate::framework::handle::Handle;
 use crate::framework::node_to_status::NodeToStatus;
+use crate::framework::nominator::NominatedOnNode;
 use crate::framework::plugin::{
     BindPlugin, FilterPlugin, MAX_NODE_SCORE, MIN_NODE_SCORE, PermitPlugin, PluginInstance,
     PostBindPlugin, PostFilterContext, PostFilterPlugin, PostFilterResult, PreBindPlugin,
@@ -703,17 +704,32 @@ impl Framework {
     ) -> Vec<Status> {
         // One view of the nominations for the whole pass: each node looks up its own
         // nominated pods, and nodes without any run the plain filters.
+        // When no PreFilter state depends on a node's pods, a node whose nominated pods all
+        // count is checked on the nominator's kept copy of it with those pods added.
         let view = self.handle.nominator().view();
         let nominated = (!view.is_empty()).then_some(&view);
+        let copies_state = nominated.is_some() && self.has_active_pre_filter_extensions(state);
         let active = self.active_filters(state);
         let run = |n: &&NodeInfo| {
-            let pods = nominated
-                .map(|v| v.pods_for_node_at_least(n.name(), pod.priority, pod.uid()))
-                .unwrap_or_default();
-            if pods.is_empty() {
-                Self::run_active_filters(&active, state, pod, n)
-            } else {
-                self.run_filter_with_these_nominated(state, pod, n, &pods)
+            let Some(view) = nominated else {
+                return Self::run_active_filters(&active, state, pod, n);
+            };
+            if copies_state {
+                let pods = view.pods_for_node_at_least(n.name(), pod.priority, pod.uid());
+                return self.run_filter_with_these_nominated(state, pod, n, &pods);
+            }
+            match view.for_node(n, pod.priority, pod.uid()) {
+                NominatedOnNode::Nothing => Self::run_active_filters(&active, state, pod, n),
+                NominatedOnNode::All(with_nominated) => {
+                    let status = Self::run_active_filters(&active, state, pod, &with_nominated);
+                    if !status.is_success() {
+                        return status;
+                    }
+                    Self::run_active_filters(&active, state, pod, n)
+                }
+                NominatedOnNode::Some(pods) => {
+                    self.run_filter_with_these_nominated(state, pod, n, &pods)
+                }
             }
         };
         if nodes.len() < PARALLEL_THRESHOLD || self.handle.parallelism() == 1 {
