@@ -1,5 +1,9 @@
 //! Many simulated nodes in one process: 200 agents with 10 pods each all reach Running.
+//! A binary of its own, so that its load does not disturb the timing of the other tests.
 
+// Shared with the other integration tests, of which this one uses a part.
+#[allow(dead_code)]
+#[path = "agent/support.rs"]
 mod support;
 
 use std::time::{Duration, Instant};

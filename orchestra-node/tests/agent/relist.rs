@@ -1,15 +1,13 @@
 //! A runtime without container events: the agent notices exits by relisting (Kubernetes'
 //! generic PLEG), and probes run through Kubernetes' prober (exec probes via `ExecSync`).
 
-mod support;
-
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::support::*;
 use async_trait::async_trait;
 use orchestra_node::cri::*;
 use orchestra_node::{NodeAgent, SimRuntime};
-use support::*;
 
 /// The simulated runtime with its container events hidden.
 struct WithoutEvents(SimRuntime);

@@ -1,12 +1,10 @@
 //! Static pods: run from manifest files and mirrored to the API.
 
-mod support;
-
 use std::time::Duration;
 
+use crate::support::*;
 use orchestra_api::DeleteParams;
 use orchestra_node::SimRuntime;
-use support::*;
 
 const MANIFEST: &str = r#"apiVersion: v1
 kind: Pod

@@ -1,17 +1,15 @@
 //! Inline CSI volumes are published through the node's CSI driver before the containers
 //! start, and unpublished when the pod is gone.
 
-mod support;
-
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::support::*;
 use orchestra_api::DeleteParams;
 use orchestra_api::k8s_openapi::api::core::v1::Event;
 use orchestra_api::{Api, ListParams};
 use orchestra_node::sim::SimVolumePlugin;
 use orchestra_node::{NodeAgent, SimRuntime};
-use support::*;
 
 fn pod_with_volume(name: &str, driver: &str) -> orchestra_api::k8s_openapi::api::core::v1::Pod {
     pod(

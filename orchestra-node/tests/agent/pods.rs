@@ -1,18 +1,16 @@
 //! Pods on a simulated node: start, init containers, restarts and back-off, probes,
 //! restart policies, graceful deletion and admission.
 
-mod support;
-
 use std::net::IpAddr;
 use std::time::Duration;
 
+use crate::support::*;
 use futures::StreamExt;
 use orchestra_api::k8s_openapi::api::core::v1::{Event, Node, NodeSpec};
 use orchestra_api::{Api, DeleteParams, PostParams, WatchEvent, WatchParams};
 use orchestra_node::SimRuntime;
 use orchestra_node::cni::Cidr;
 use orchestra_node::cri::{ContainerFilter, RuntimeService};
-use support::*;
 
 fn container_status<'a>(
     pod: &'a orchestra_api::k8s_openapi::api::core::v1::Pod,
@@ -61,7 +59,7 @@ async fn a_bound_pod_runs_with_an_address_from_the_nodes_pod_cidr_and_becomes_re
         "Ready",
     ] {
         assert_eq!(
-            support::condition(&pod, condition),
+            crate::support::condition(&pod, condition),
             Some("True"),
             "{condition}"
         );
@@ -244,7 +242,7 @@ async fn a_crashing_container_restarts_with_doubling_back_off_and_shows_crash_lo
         Some("Running"),
         "restartPolicy Always keeps it Running"
     );
-    assert_eq!(support::condition(&pod, "Ready"), Some("False"));
+    assert_eq!(crate::support::condition(&pod, "Ready"), Some("False"));
 
     // The gaps between an exit and the next start: at once, then 200 ms, 400 ms, 800 ms…
     let mut runs = Vec::new();
@@ -344,8 +342,11 @@ async fn a_container_failing_readiness_keeps_the_pod_not_ready() {
         phase(p) == Some("Running")
     })
     .await;
-    assert_eq!(support::condition(&pod, "Ready"), Some("False"));
-    assert_eq!(support::condition(&pod, "ContainersReady"), Some("False"));
+    assert_eq!(crate::support::condition(&pod, "Ready"), Some("False"));
+    assert_eq!(
+        crate::support::condition(&pod, "ContainersReady"),
+        Some("False")
+    );
     let ready = pod
         .status
         .as_ref()

@@ -1,12 +1,10 @@
 //! An agent that restarts takes over what its predecessor started.
 
-mod support;
-
 use std::time::Duration;
 
+use crate::support::*;
 use orchestra_node::SimRuntime;
 use orchestra_node::cri::{ContainerFilter, PodSandboxFilter, RuntimeService};
-use support::*;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_restarted_agent_re_attaches_to_its_sandboxes_and_containers_without_duplicates() {

@@ -1,16 +1,14 @@
 //! The agent's Node and Lease: registration, reuse on restart, heartbeat and status.
 
-mod support;
-
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::support::*;
 use orchestra_api::k8s_openapi::api::coordination::v1::Lease;
 use orchestra_api::k8s_openapi::api::core::v1::{Node, Taint};
 use orchestra_api::{Api, PostParams};
 use orchestra_node::SimRuntime;
-use support::*;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn node_registers_with_labels_capacity_and_taints_and_stays_ready_with_a_renewed_lease() {

@@ -2,8 +2,6 @@
 //! store, agents on simulated runtimes with short timings, pods, and waiting for a
 //! condition with a deadline.
 
-#![allow(dead_code)]
-
 use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
