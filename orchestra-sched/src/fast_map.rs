@@ -48,6 +48,13 @@ impl FastHasher {
     }
 }
 
+/// The [`FastHasher`] hash of a string, as a [`FastMap`] keyed by it hashes it: node infos
+/// keep their name's, so that maps of nodes can be keyed by it without reading the name.
+pub fn name_hash(name: &str) -> u64 {
+    use std::hash::{BuildHasher, BuildHasherDefault};
+    BuildHasherDefault::<FastHasher>::default().hash_one(name)
+}
+
 /// A map with [`FastHasher`].
 pub type FastMap<K, V> = HashMap<K, V, std::hash::BuildHasherDefault<FastHasher>>;
 

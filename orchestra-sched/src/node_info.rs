@@ -152,6 +152,7 @@ pub struct NodeInfo {
     pods: Vec<Arc<PodInfo>>,
     node: Option<Arc<Node>>,
     name: Arc<str>,
+    name_hash: u64,
     pods_with_affinity: Vec<Arc<PodInfo>>,
     pods_with_required_anti_affinity: Vec<Arc<PodInfo>>,
     /// Host ports in use.
@@ -185,6 +186,7 @@ impl NodeInfo {
             taints: Arc::default(),
             pods: Vec::new(),
             node: None,
+            name_hash: crate::fast_map::name_hash(&name),
             name: Arc::from(name),
             pods_with_affinity: Vec::new(),
             pods_with_required_anti_affinity: Vec::new(),
@@ -211,6 +213,7 @@ impl NodeInfo {
             interner,
         );
         self.name = Arc::from(node.metadata.name.as_deref().unwrap_or_default());
+        self.name_hash = crate::fast_map::name_hash(&self.name);
         let status = node.status.as_ref();
         self.allocatable = status
             .and_then(|s| s.allocatable.as_ref())
@@ -252,6 +255,11 @@ impl NodeInfo {
     /// The node's name.
     pub fn name(&self) -> &str {
         &self.name
+    }
+
+    /// The [`name_hash`](crate::fast_map::name_hash) of the node's name.
+    pub fn name_hash(&self) -> u64 {
+        self.name_hash
     }
 
     /// The value of one of the node's labels: faster than [`NodeInfo::labels`] for repeated

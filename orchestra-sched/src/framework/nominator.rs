@@ -13,28 +13,56 @@
 
 use std::sync::{Arc, Mutex, RwLock, RwLockReadGuard};
 
-use crate::fast_map::FastMap;
+use crate::fast_map::{FastMap, name_hash};
 use crate::node_info::NodeInfo;
 use crate::pod_info::PodInfo;
 
+/// Nominations by the hash of the node name ([`name_hash`], which every `NodeInfo` keeps), so
+/// that a lookup per node per Filter pass touches no string but the entry's own.
 #[derive(Debug, Default)]
 struct Nominations {
-    by_node: FastMap<String, NodeNominations>,
+    by_node: FastMap<u64, Vec<NodeNominations>>,
     node_of: FastMap<String, String>,
 }
 
-/// The pods nominated to one node, and the node with all of them added, for the node
-/// generation it was built from.
-#[derive(Debug, Default)]
+impl Nominations {
+    fn entry(&self, node: &str) -> Option<&NodeNominations> {
+        self.by_node
+            .get(&name_hash(node))?
+            .iter()
+            .find(|e| e.node == node)
+    }
+}
+
+/// The pods nominated to one node, what decides quickly whether they all count for a pod (the
+/// lowest priority among them, and one bit per pod UID hash), and the node with all of them
+/// added, for the node generation it was built from.
+#[derive(Debug)]
 struct NodeNominations {
+    node: String,
+    min_priority: i32,
+    uid_bits: u64,
     pods: Vec<Arc<PodInfo>>,
     with_pods: Mutex<Option<(u64, Arc<NodeInfo>)>>,
 }
 
 impl NodeNominations {
     fn changed(&mut self) {
+        self.min_priority = self
+            .pods
+            .iter()
+            .map(|p| p.priority)
+            .min()
+            .unwrap_or(i32::MAX);
+        self.uid_bits = self.pods.iter().fold(0, |bits, p| bits | uid_bit(p.uid()));
         *self.with_pods.get_mut().unwrap_or_else(|p| p.into_inner()) = None;
     }
+}
+
+/// One of 64 bits, chosen by the UID's hash: a pod whose bit is not among a node's bits is not
+/// nominated there.
+fn uid_bit(uid: &str) -> u64 {
+    1 << (name_hash(uid) & 63)
 }
 
 /// What Filter must count in on a node for one pod (see [`NominatedView::for_node`]).
@@ -60,20 +88,37 @@ impl Nominator {
         self.remove(pod.uid());
         let mut inner = self.inner.write().unwrap_or_else(|p| p.into_inner());
         inner.node_of.insert(pod.uid().to_owned(), node.to_owned());
-        let entry = inner.by_node.entry(node.to_owned()).or_default();
-        entry.pods.push(pod);
-        entry.changed();
+        let bucket = inner.by_node.entry(name_hash(node)).or_default();
+        let i = match bucket.iter().position(|e| e.node == node) {
+            Some(i) => i,
+            None => {
+                bucket.push(NodeNominations {
+                    node: node.to_owned(),
+                    min_priority: i32::MAX,
+                    uid_bits: 0,
+                    pods: Vec::new(),
+                    with_pods: Mutex::new(None),
+                });
+                bucket.len() - 1
+            }
+        };
+        bucket[i].pods.push(pod);
+        bucket[i].changed();
     }
 
     /// Drops a pod's nomination.
     pub fn remove(&self, uid: &str) {
         let mut inner = self.inner.write().unwrap_or_else(|p| p.into_inner());
         if let Some(node) = inner.node_of.remove(uid) {
-            if let Some(entry) = inner.by_node.get_mut(&node) {
-                entry.pods.retain(|p| p.uid() != uid);
-                entry.changed();
-                if entry.pods.is_empty() {
-                    inner.by_node.remove(&node);
+            let hash = name_hash(&node);
+            if let Some(bucket) = inner.by_node.get_mut(&hash) {
+                for entry in bucket.iter_mut().filter(|e| e.node == node) {
+                    entry.pods.retain(|p| p.uid() != uid);
+                    entry.changed();
+                }
+                bucket.retain(|e| !e.pods.is_empty());
+                if bucket.is_empty() {
+                    inner.by_node.remove(&hash);
                 }
             }
         }
@@ -102,8 +147,7 @@ impl Nominator {
     pub fn pods_for_node(&self, node: &str) -> Vec<Arc<PodInfo>> {
         let inner = self.inner.read().unwrap_or_else(|p| p.into_inner());
         inner
-            .by_node
-            .get(node)
+            .entry(node)
             .map(|entry| entry.pods.clone())
             .unwrap_or_default()
     }
@@ -147,7 +191,7 @@ impl NominatedView<'_> {
         priority: i32,
         uid: &str,
     ) -> Vec<Arc<PodInfo>> {
-        match self.inner.by_node.get(node) {
+        match self.inner.entry(node) {
             Some(entry) => entry
                 .pods
                 .iter()
@@ -162,7 +206,23 @@ impl NominatedView<'_> {
     /// the pods nominated there (with the node copy that has them added, kept across pods
     /// while the node and its nominations stay the same), or some of them.
     pub fn for_node(&self, node: &NodeInfo, priority: i32, uid: &str) -> NominatedOnNode {
-        let Some(entry) = self.inner.by_node.get(node.name()) else {
+        let Some(bucket) = self.inner.by_node.get(&node.name_hash()) else {
+            return NominatedOnNode::Nothing;
+        };
+        // The usual case, without touching the pods: all of them count, and the copy kept for
+        // this node state (a generation is never shared by two nodes) is there.
+        let bit = uid_bit(uid);
+        for entry in bucket {
+            if entry.min_priority >= priority && entry.uid_bits & bit == 0 {
+                let with_pods = entry.with_pods.lock().unwrap_or_else(|p| p.into_inner());
+                if let Some((generation, copy)) = &*with_pods {
+                    if *generation == node.generation() {
+                        return NominatedOnNode::All(copy.clone());
+                    }
+                }
+            }
+        }
+        let Some(entry) = bucket.iter().find(|e| e.node == node.name()) else {
             return NominatedOnNode::Nothing;
         };
         let counts = |p: &&Arc<PodInfo>| p.priority >= priority && p.uid() != uid;
