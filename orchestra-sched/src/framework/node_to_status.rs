@@ -141,11 +141,16 @@ impl NodeToStatus {
     ) -> Vec<((&'a str, &'a str), usize)> {
         let mut counts: Vec<((&str, &str), usize)> = Vec::new();
         let mut index: FastMap<(&str, &str), usize> = FastMap::default();
-        let mut last: Option<(*const u8, *const u8, usize)> = None;
+        // The previous pair's strings by address and length: the same addresses and lengths
+        // are the same strings, without reading them.
+        type Key = (*const u8, usize, *const u8, usize);
+        let key_of =
+            |pair: (&str, &str)| (pair.0.as_ptr(), pair.0.len(), pair.1.as_ptr(), pair.1.len());
+        let mut last: Option<(Key, usize)> = None;
         let mut count = |pair: (&'a str, &'a str), n: usize| {
-            let key = (pair.0.as_ptr(), pair.1.as_ptr());
-            if let Some((p, r, i)) = last {
-                if (p, r) == key && counts[i].0 == pair {
+            let key = key_of(pair);
+            if let Some((previous, i)) = last {
+                if previous == key {
                     counts[i].1 += n;
                     return;
                 }
@@ -155,7 +160,7 @@ impl NodeToStatus {
                 counts.len() - 1
             });
             counts[i].1 += n;
-            last = Some((key.0, key.1, i));
+            last = Some((key, i));
         };
         for (_, status) in &self.entries {
             let plugin = plugin_of(status);
