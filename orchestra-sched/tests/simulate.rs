@@ -193,3 +193,60 @@ fn simulation_is_reproducible_with_a_seed() {
         .expect("run");
     assert_eq!(a.placements, b.placements);
 }
+
+#[test]
+fn preemption_finds_the_same_victims_on_one_thread_and_on_several() {
+    // 200 full nodes: preemption dry-runs at least 100 of them per pod, in waves large enough
+    // to be spread over threads; reading the waves in order gives the one-by-one result.
+    let nodes: Vec<_> = (0..200)
+        .map(|i| simple_node(&format!("n{i}"), "2", "8Gi"))
+        .collect();
+    let mut pods = Vec::new();
+    for i in 0..200 {
+        for k in 0..2 {
+            pods.push(pod(
+                &format!("low-{i}-{k}"),
+                "1",
+                "64Mi",
+                json!({}),
+                json!({"priority": 1 + k, "nodeName": format!("n{i}")}),
+            ));
+        }
+    }
+    for i in 0..60 {
+        pods.push(pod(
+            &format!("high-{i}"),
+            "1",
+            "64Mi",
+            json!({}),
+            json!({"priority": 100}),
+        ));
+    }
+    let run = |threads| {
+        Simulation::default()
+            .with_seed(11)
+            .with_parallelism(threads)
+            .run(nodes.clone(), pods.clone())
+            .expect("run")
+    };
+    let (one, several) = (run(1), run(4));
+    assert_eq!(one.placements, several.placements);
+    // Every high-priority pod got in by evicting exactly one pod: the lower of the two.
+    let preempted: Vec<_> = one
+        .placements
+        .iter()
+        .filter(|p| matches!(p.outcome, Outcome::Preempted { .. }))
+        .collect();
+    assert_eq!(preempted.len(), 60);
+    assert!(
+        preempted.iter().all(|p| p.pod.ends_with("-0")),
+        "{preempted:?}"
+    );
+    let high: Vec<_> = one
+        .placements
+        .iter()
+        .filter(|p| p.pod.starts_with("default/high-"))
+        .collect();
+    assert!(high.iter().all(|p| p.outcome == Outcome::Scheduled));
+    assert!(high.iter().all(|p| p.nominated_node == p.node), "{high:?}");
+}
