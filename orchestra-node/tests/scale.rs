@@ -3,6 +3,9 @@
 
 // Shared with the other integration tests, of which this one uses a part.
 #[allow(dead_code)]
+#[path = "agent/observed_runtime.rs"]
+mod observed_runtime;
+#[allow(dead_code)]
 #[path = "agent/support.rs"]
 mod support;
 

@@ -76,24 +76,13 @@ pub async fn start(client: &Arc<LocalClient>, register: impl FnOnce(&Manager)) -
     }
 }
 
-/// Waits until `check` answers `Some`, checking every few milliseconds; fails the test with
-/// `what` after [`WAIT`].
-pub async fn eventually<T, F, Fut>(what: &str, mut check: F) -> T
+/// Waits until `check` answers `Some`; fails the test with `what` after [`WAIT`].
+pub async fn eventually<T, F, Fut>(what: &str, check: F) -> T
 where
     F: FnMut() -> Fut,
     Fut: std::future::Future<Output = Option<T>>,
 {
-    let deadline = tokio::time::Instant::now() + WAIT;
-    loop {
-        if let Some(value) = check().await {
-            return value;
-        }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "timed out waiting for {what}"
-        );
-        tokio::time::sleep(Duration::from_millis(5)).await;
-    }
+    super::support::eventually_within(what, WAIT, check).await
 }
 
 /// A typed object from JSON.

@@ -18,6 +18,27 @@ use orchestra_store::{LocalClient, MemoryKv, Store, StoreConfig};
 use tokio::sync::watch;
 use tokio::time::Instant;
 
+/// Waits until `check` answers `Some`, checking every few milliseconds; fails the test with
+/// `what` after `timeout`.
+pub async fn eventually_within<T, F, Fut>(
+    what: &str,
+    timeout: std::time::Duration,
+    mut check: F,
+) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Option<T>>,
+{
+    let deadline = Instant::now() + timeout;
+    loop {
+        if let Some(value) = check().await {
+            return value;
+        }
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    }
+}
+
 pub fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
     mutex.lock().unwrap_or_else(PoisonError::into_inner)
 }

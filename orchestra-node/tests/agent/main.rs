@@ -2,6 +2,7 @@
 //! the Node and its Lease, pods on a simulated node, restarts, static pods, volumes, a
 //! runtime without events, and many agents in one process.
 
+mod observed_runtime;
 mod support;
 
 mod node;

@@ -90,7 +90,11 @@ async fn a_bound_pod_runs_with_an_address_from_the_nodes_pod_cidr_and_becomes_re
         }
     })
     .await;
-    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let uid = pod.metadata.uid.clone().unwrap();
+    agent
+        .runtime
+        .wait_for_a_later_sync(&uid, Duration::from_secs(10))
+        .await;
     let again = pods(&client).get("web").await.unwrap();
     assert_eq!(
         again.metadata.resource_version, version,

@@ -83,12 +83,15 @@ async fn a_restarted_agent_re_attaches_to_its_sandboxes_and_containers_without_d
             .len(),
         1
     );
-    // Duplicates would appear at the latest at the next periodic resync (1 s): let one pass
-    // before counting.
-    tokio::time::sleep(Duration::from_millis(1500)).await;
+    // Duplicates would appear at the latest at the next sync of the pod: wait for one to
+    // pass before counting.
+    let uid = before.metadata.uid.clone().unwrap();
+    second
+        .runtime
+        .wait_for_a_later_sync(&uid, Duration::from_secs(10))
+        .await;
 
     let web = pods(&client).get("web").await.unwrap();
-    let uid = web.metadata.uid.clone().unwrap();
     let sandboxes = sim
         .list_pod_sandbox(&PodSandboxFilter::for_pod(&uid))
         .await

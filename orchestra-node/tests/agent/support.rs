@@ -16,6 +16,8 @@ use orchestra_api::{
     WatchStream, kinds,
 };
 use orchestra_node::{NodeAgent, NodeConfig, NodeError, SimRuntime};
+
+use crate::observed_runtime::ObservedRuntime;
 use orchestra_store::{LocalClient, MemoryKv, Store, StoreConfig};
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
@@ -60,6 +62,8 @@ pub fn fast_config(name: &str) -> NodeConfig {
 /// An agent running in a task.
 pub struct RunningAgent {
     pub sim: SimRuntime,
+    /// The runtime as the agent sees it, with its reads of each pod counted.
+    pub runtime: Arc<ObservedRuntime>,
     stop: Option<oneshot::Sender<()>>,
     task: JoinHandle<Result<(), NodeError>>,
 }
@@ -79,8 +83,10 @@ impl RunningAgent {
 
 /// Starts an agent for `config` on `sim`.
 pub fn start_agent(client: &Arc<dyn Client>, config: NodeConfig, sim: SimRuntime) -> RunningAgent {
+    let runtime = Arc::new(ObservedRuntime::new(sim.clone()));
     let agent = NodeAgent::builder(Arc::clone(client), config)
-        .sim(sim.clone())
+        .runtime(runtime.clone())
+        .prober(Arc::new(sim.clone()))
         .build()
         .expect("the agent builds");
     let (stop, stopped) = oneshot::channel::<()>();
@@ -89,6 +95,7 @@ pub fn start_agent(client: &Arc<dyn Client>, config: NodeConfig, sim: SimRuntime
     }));
     RunningAgent {
         sim,
+        runtime,
         stop: Some(stop),
         task,
     }
