@@ -4,6 +4,7 @@
 //! cacher does with its trigger functions: a node agent watches the pods of its node, and a
 //! pod's change reaches that one agent instead of being matched against every node's watch.
 
+use std::borrow::Cow;
 use std::collections::HashMap;
 
 use orchestra_api::{ArcObject, ResourceKind};
@@ -78,6 +79,9 @@ impl WatcherSet {
             None => !watcher.tx.is_closed(),
         };
         self.everywhere.retain(offer);
+        if self.by_trigger.is_empty() {
+            return;
+        }
         let now = self.trigger_value(&entry.object);
         let before = entry.prev.as_ref().and_then(|p| self.trigger_value(p));
         for value in [
@@ -96,10 +100,8 @@ impl WatcherSet {
         }
     }
 
-    /// The value of the trigger field of `object`.
-    fn trigger_value(&self, object: &ArcObject) -> Option<String> {
-        object
-            .field_value(self.trigger_field)
-            .map(|value| value.into_owned())
+    /// The value of the trigger field of `object`, borrowed where the object holds it.
+    fn trigger_value<'a>(&self, object: &'a ArcObject) -> Option<Cow<'a, str>> {
+        object.field_value(self.trigger_field)
     }
 }
