@@ -242,6 +242,29 @@ pub enum DeleteOutcome {
     Pending(ArcObject),
 }
 
+/// What a patch did, as a server reports it beyond the object itself.
+#[derive(Debug, Clone)]
+pub struct Patched {
+    /// The object after the patch.
+    pub object: ArcObject,
+    /// The patch created the object: a server-side apply of a name that did not exist,
+    /// which Kubernetes answers with `201 Created`.
+    pub created: bool,
+    /// `Warning` texts: the unknown and duplicate fields `fieldValidation=Warn` found.
+    pub warnings: Vec<String>,
+}
+
+impl Patched {
+    /// An update of an existing object, without warnings.
+    pub fn updated(object: ArcObject) -> Self {
+        Self {
+            object,
+            created: false,
+            warnings: Vec::new(),
+        }
+    }
+}
+
 /// The stream a watch returns. Failures arrive in-band as [`WatchEvent::Error`], after which
 /// the stream ends.
 pub type WatchStream = BoxStream<'static, WatchEvent<ArcObject>>;
@@ -319,6 +342,24 @@ pub trait Client: Send + Sync {
         patch: &Patch,
         params: &PatchParams,
     ) -> Result<ArcObject, Status>;
+
+    /// [`Client::patch`], telling also whether the patch created the object and which
+    /// field-validation warnings it produced, so that a server can answer `201 Created` and
+    /// `Warning` headers as Kubernetes does. A transport that cannot tell reports an update
+    /// without warnings.
+    async fn patch_outcome(
+        &self,
+        kind: &ResourceKind,
+        namespace: Option<&str>,
+        name: &str,
+        subresource: Option<Subresource>,
+        patch: &Patch,
+        params: &PatchParams,
+    ) -> Result<Patched, Status> {
+        self.patch(kind, namespace, name, subresource, patch, params)
+            .await
+            .map(Patched::updated)
+    }
 
     /// Reads a subresource (`status`, `scale`).
     async fn get_subresource(

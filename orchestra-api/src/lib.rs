@@ -51,7 +51,7 @@ pub mod watch;
 pub use api::{Api, Deleted, TypedList};
 pub use client::{
     Client, DeleteOutcome, DeleteParams, FieldValidation, GetParams, ListParams, ObjectList, Patch,
-    PatchParams, PostParams, Preconditions, PropagationPolicy, Subresource, VersionMatch,
+    PatchParams, Patched, PostParams, Preconditions, PropagationPolicy, Subresource, VersionMatch,
     WatchParams, WatchStream,
 };
 pub use field_selector::FieldSelector;

@@ -31,8 +31,8 @@ use orchestra_api::object::downcast_arc;
 use orchestra_api::status::{StatusCause, StatusDetails};
 use orchestra_api::{
     ArcObject, Client, DeleteOutcome, DeleteParams, GetParams, LabelSelector, ListParams,
-    ObjectList, Patch, PatchParams, PostParams, ResourceKind, Status, Subresource, WatchParams,
-    WatchStream, kinds,
+    ObjectList, Patch, PatchParams, Patched, PostParams, ResourceKind, Status, Subresource,
+    WatchParams, WatchStream, kinds,
 };
 
 use crate::registry::lifecycle::UpdateTarget;
@@ -278,6 +278,20 @@ impl Client for LocalClient {
     ) -> Result<ArcObject, Status> {
         self.registry(kind)?
             .patch(namespace, name, subresource, patch, params)
+            .await
+    }
+
+    async fn patch_outcome(
+        &self,
+        kind: &ResourceKind,
+        namespace: Option<&str>,
+        name: &str,
+        subresource: Option<Subresource>,
+        patch: &Patch,
+        params: &PatchParams,
+    ) -> Result<Patched, Status> {
+        self.registry(kind)?
+            .patch_outcome(namespace, name, subresource, patch, params)
             .await
     }
 

@@ -659,3 +659,40 @@ async fn dry_run_apply_stores_nothing() {
     assert_eq!(answered.spec.as_ref().unwrap().replicas, Some(1));
     assert!(api.get_opt("web").await.unwrap().is_none());
 }
+
+#[tokio::test]
+async fn patch_outcome_tells_an_apply_that_created_from_one_that_updated() {
+    use orchestra_api::Client;
+    let client = client().await;
+    let apply = |image: &str| Patch::Apply(deployment(1, image));
+    let first = client
+        .patch_outcome(
+            &kinds::DEPLOYMENTS,
+            Some("default"),
+            "web",
+            None,
+            &apply("nginx:1.27"),
+            &applied_by("kubectl"),
+        )
+        .await
+        .expect("apply creates");
+    assert!(first.created);
+    assert!(first.warnings.is_empty());
+    let second = client
+        .patch_outcome(
+            &kinds::DEPLOYMENTS,
+            Some("default"),
+            "web",
+            None,
+            &apply("nginx:1.28"),
+            &applied_by("kubectl"),
+        )
+        .await
+        .expect("apply updates");
+    assert!(!second.created);
+    assert_eq!(
+        second.object.metadata().uid,
+        first.object.metadata().uid,
+        "the same object"
+    );
+}

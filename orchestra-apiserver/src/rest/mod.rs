@@ -310,13 +310,21 @@ async fn resource_call(state: &RestState, r: ResourcePath, call: Call) -> Result
         (Method::PATCH, Some(name), None | Some(Subresource::Status | Subresource::Scale)) => {
             let patch = patch_of(&call)?;
             let params = call.query.patch_params(matches!(patch, Patch::Apply(_)))?;
-            let patched = client.patch(kind, ns, name, sub, &patch, &params).await?;
+            let patched = client
+                .patch_outcome(kind, ns, name, sub, &patch, &params)
+                .await?;
+            // An apply that created the object is answered as a create.
+            let code = if patched.created {
+                StatusCode::CREATED
+            } else {
+                StatusCode::OK
+            };
             Ok(object_response(
-                StatusCode::OK,
+                code,
                 kind,
-                &patched,
+                &patched.object,
                 rendering,
-                &[],
+                &patched.warnings,
             ))
         }
         (Method::DELETE, Some(name), None) => {

@@ -77,3 +77,51 @@ pub async fn get(app: &axum::Router, uri: &str, headers: &[(&str, &str)]) -> Ans
         body,
     }
 }
+
+/// Any request: `method` on `uri` with the given headers and body.
+pub async fn send(
+    app: &axum::Router,
+    method: &str,
+    uri: &str,
+    headers: &[(&str, &str)],
+    body: impl Into<Body>,
+) -> Answer {
+    let mut request = Request::builder().method(method).uri(uri);
+    for (name, value) in headers {
+        request = request.header(*name, *value);
+    }
+    let response = app
+        .clone()
+        .oneshot(request.body(body.into()).expect("request"))
+        .await
+        .expect("response");
+    let code = response.status();
+    let headers = response.headers().clone();
+    let body = response
+        .into_body()
+        .collect()
+        .await
+        .expect("body")
+        .to_bytes()
+        .to_vec();
+    Answer {
+        code,
+        headers,
+        body,
+    }
+}
+
+impl Answer {
+    /// Every `Warning` header's text, without the `299 - "…"` wrapping.
+    pub fn warnings(&self) -> Vec<String> {
+        self.headers
+            .get_all("warning")
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .map(|v| {
+                let text = v.strip_prefix("299 - ").unwrap_or(v);
+                serde_json::from_str::<String>(text).unwrap_or_else(|_| text.to_owned())
+            })
+            .collect()
+    }
+}

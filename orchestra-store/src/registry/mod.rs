@@ -47,7 +47,7 @@ use jiff::Timestamp;
 use orchestra_api::client::VersionMatch;
 use orchestra_api::{
     ArcObject, DeleteOutcome, DeleteParams, FieldSelector, GetParams, LabelSelector, ListParams,
-    Object, ObjectList, Patch, PatchParams, PostParams, ResourceKind, Status, Subresource,
+    Object, ObjectList, Patch, PatchParams, Patched, PostParams, ResourceKind, Status, Subresource,
     WatchParams, WatchStream, defaulting, kinds, validation,
 };
 use serde::{Deserialize, Serialize};
@@ -735,11 +735,28 @@ impl Registry {
         patch: &Patch,
         params: &PatchParams,
     ) -> Result<ArcObject, Status> {
+        self.patch_outcome(namespace, name, subresource, patch, params)
+            .await
+            .map(|patched| patched.object)
+    }
+
+    /// [`Self::patch`], telling also whether a server-side apply created the object.
+    pub async fn patch_outcome(
+        &self,
+        namespace: Option<&str>,
+        name: &str,
+        subresource: Option<Subresource>,
+        patch: &Patch,
+        params: &PatchParams,
+    ) -> Result<Patched, Status> {
         let target = match subresource {
             None => UpdateTarget::Main,
             Some(Subresource::Status) => UpdateTarget::Status,
             Some(Subresource::Scale) => {
-                return self.patch_scale(namespace, name, patch, params).await;
+                return self
+                    .patch_scale(namespace, name, patch, params)
+                    .await
+                    .map(Patched::updated);
             }
             Some(other) => {
                 return Err(Status::bad_request(format!(
@@ -767,6 +784,7 @@ impl Registry {
             Ok((patch::decode_patched(&kind, patched)?, target))
         })
         .await
+        .map(Patched::updated)
     }
 
     /// Server-side apply: merge into the live object, or create it from the configuration
@@ -779,7 +797,7 @@ impl Registry {
         config: &serde_json::Value,
         manager: &str,
         params: &PatchParams,
-    ) -> Result<ArcObject, Status> {
+    ) -> Result<Patched, Status> {
         let kind = self.kind.clone();
         let namespace_name = self.namespace_of(namespace)?;
         for _ in 0..MAX_UNCONDITIONAL_RETRIES {
@@ -804,7 +822,14 @@ impl Registry {
                     Err(status) if status.reason == orchestra_api::StatusReason::AlreadyExists => {
                         continue;
                     }
-                    other => return other,
+                    Ok(object) => {
+                        return Ok(Patched {
+                            object,
+                            created: true,
+                            warnings: Vec::new(),
+                        });
+                    }
+                    Err(status) => return Err(status),
                 }
             }
             let outcome = self
@@ -836,7 +861,7 @@ impl Registry {
                 .await;
             match outcome {
                 Err(status) if status.code == 404 && target == UpdateTarget::Main => continue,
-                other => return other,
+                other => return other.map(Patched::updated),
             }
         }
         Err(Status::conflict(
