@@ -23,12 +23,13 @@ use k8s_openapi::api::autoscaling::v1::Scale;
 use serde::de::DeserializeOwned;
 
 use crate::client::{
-    Client, DeleteOutcome, DeleteParams, GetParams, ListParams, Patch, PatchParams, PostParams,
-    Subresource, WatchParams,
+    Client, DeleteOutcome, DeleteParams, GetParams, ListParams, ObjectList, Patch, PatchParams,
+    PostParams, Subresource, WatchParams,
 };
 use crate::kinds::{ResourceKind, Served};
 use crate::object::{ArcObject, Object, downcast_arc};
 use crate::status::Status;
+use crate::undecodable::UndecodableObject;
 use crate::watch::WatchEvent;
 
 /// A typed page of a list.
@@ -40,6 +41,31 @@ pub struct TypedList<K> {
     pub continue_token: Option<String>,
     /// The objects.
     pub items: Vec<Arc<K>>,
+    /// The items a remote client could not decode into `K` (a field of another type, written
+    /// by a newer client): left out of `items` instead of failing the list. Always empty
+    /// in-process.
+    pub undecodable: Vec<UndecodableObject>,
+}
+
+impl<K: Object + DeserializeOwned> TypedList<K> {
+    /// The typed page of `list`: every item as `K`, except the undecodable ones, which are
+    /// set apart; any other item that is not a `K` fails the conversion.
+    fn from_list(list: ObjectList) -> Result<Self, Status> {
+        let mut items = Vec::with_capacity(list.items.len());
+        let mut undecodable = Vec::new();
+        for object in list.items {
+            match UndecodableObject::try_from_arc(object) {
+                Ok(skipped) => undecodable.push(Arc::unwrap_or_clone(skipped)),
+                Err(object) => items.push(typed(object)?),
+            }
+        }
+        Ok(Self {
+            resource_version: list.resource_version,
+            continue_token: list.continue_token,
+            items,
+            undecodable,
+        })
+    }
 }
 
 /// What a typed delete did.
@@ -150,18 +176,11 @@ impl<K: Object + DeserializeOwned> Api<K> {
     /// Lists objects.
     pub async fn list(&self, params: &ListParams) -> Result<TypedList<K>, Status> {
         let list = self.client.list(&self.kind, self.ns(), params).await?;
-        Ok(TypedList {
-            resource_version: list.resource_version,
-            continue_token: list.continue_token,
-            items: list
-                .items
-                .into_iter()
-                .map(typed)
-                .collect::<Result<_, _>>()?,
-        })
+        TypedList::from_list(list)
     }
 
-    /// Watches for changes.
+    /// Watches for changes. An object that a remote client could not decode into `K` is
+    /// skipped with a warning in the log (its `resourceVersion` still moves the watch on).
     pub async fn watch(
         &self,
         params: &WatchParams,
@@ -170,7 +189,22 @@ impl<K: Object + DeserializeOwned> Api<K> {
         K: 'static,
     {
         let stream = self.client.watch(&self.kind, self.ns(), params).await?;
-        Ok(stream.map(|event| event.try_map(typed)).boxed())
+        let kind = self.kind.plural.clone();
+        Ok(stream
+            .filter_map(move |event| {
+                let skipped = match &event {
+                    WatchEvent::Added(o) | WatchEvent::Modified(o) | WatchEvent::Deleted(o) => {
+                        UndecodableObject::of(&**o)
+                    }
+                    WatchEvent::Bookmark(_) | WatchEvent::Error(_) => None,
+                };
+                if let Some(skipped) = skipped {
+                    tracing::warn!(%kind, object = %skipped, "skipping an object that cannot be decoded");
+                    return std::future::ready(None);
+                }
+                std::future::ready(Some(event.try_map(typed)))
+            })
+            .boxed())
     }
 
     /// Creates an object.
@@ -322,14 +356,6 @@ impl<K: Object + DeserializeOwned> Api<K> {
             .client
             .delete_collection(&self.kind, self.ns(), list, params)
             .await?;
-        Ok(TypedList {
-            resource_version: deleted.resource_version,
-            continue_token: deleted.continue_token,
-            items: deleted
-                .items
-                .into_iter()
-                .map(typed)
-                .collect::<Result<_, _>>()?,
-        })
+        TypedList::from_list(deleted)
     }
 }

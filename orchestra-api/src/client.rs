@@ -228,7 +228,9 @@ pub struct ObjectList {
     pub continue_token: Option<String>,
     /// How many items remain after this page, when known.
     pub remaining_item_count: Option<i64>,
-    /// The objects.
+    /// The objects. A remote client puts an
+    /// [`UndecodableObject`](crate::UndecodableObject) where an item did not decode into the
+    /// kind's type, rather than failing the whole list.
     pub items: Vec<ArcObject>,
 }
 
@@ -266,7 +268,9 @@ impl Patched {
 }
 
 /// The stream a watch returns. Failures arrive in-band as [`WatchEvent::Error`], after which
-/// the stream ends.
+/// the stream ends. An object that a remote client could not decode into the kind's type
+/// arrives in its `ADDED`/`MODIFIED`/`DELETED` event as an
+/// [`UndecodableObject`](crate::UndecodableObject), and the stream goes on.
 pub type WatchStream = BoxStream<'static, WatchEvent<ArcObject>>;
 
 /// The verbs of the Kubernetes API, over any transport.

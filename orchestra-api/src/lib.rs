@@ -45,6 +45,7 @@ pub mod resource_list;
 pub mod selectable_fields;
 pub mod spec_status;
 pub mod status;
+pub mod undecodable;
 pub mod validation;
 pub mod watch;
 
@@ -62,4 +63,5 @@ pub use object::{ArcObject, DynamicObject, Object};
 pub use quantity::Quantity;
 pub use resource_list::ResourceList;
 pub use status::{Status, StatusReason};
+pub use undecodable::UndecodableObject;
 pub use watch::WatchEvent;

@@ -6,11 +6,12 @@
 //! reason Kubernetes pairs with it and, as client-go does, the body's text when it is short
 //! text.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use orchestra_api::object::ObjectCodec;
 use orchestra_api::status::StatusDetails;
-use orchestra_api::{ArcObject, ObjectList, Status, StatusReason};
+use orchestra_api::{ArcObject, ObjectList, Status, StatusReason, UndecodableObject};
 use serde::Deserialize;
 use serde_json::value::RawValue;
 
@@ -86,6 +87,26 @@ pub fn object(codec: &dyn ObjectCodec, body: &[u8]) -> Result<ArcObject, Status>
         .map_err(|err| Status::internal(format!("cannot decode the server's answer: {err}")))
 }
 
+/// Decodes one object of a list or a watch with `codec`. An object that does not decode into
+/// the kind's type but is a JSON object becomes an [`UndecodableObject`] (its identity, the
+/// error and the JSON), so that one bad object fails neither the list nor the watch; only an
+/// item that is not a JSON object at all is an error.
+pub fn object_or_undecodable(codec: &dyn ObjectCodec, json: &[u8]) -> Result<ArcObject, Status> {
+    let error = match codec.decode_json(json) {
+        Ok(object) => return Ok(ArcObject::from(object)),
+        Err(error) => error,
+    };
+    match UndecodableObject::from_json(json, error.to_string()) {
+        Some(skipped) => {
+            tracing::debug!(object = %skipped, "the server sent an object that cannot be decoded");
+            Ok(Arc::new(skipped))
+        }
+        None => Err(Status::internal(format!(
+            "cannot decode the server's answer: {error}"
+        ))),
+    }
+}
+
 #[derive(Deserialize, Default)]
 struct ListMeta {
     #[serde(default, rename = "resourceVersion")]
@@ -104,7 +125,9 @@ struct RawList<'a> {
     items: Option<Vec<&'a RawValue>>,
 }
 
-/// Decodes a list (`PodList`, …), each item with `codec`.
+/// Decodes a list (`PodList`, …), each item with `codec`; an item that does not decode into
+/// the kind's type is an [`UndecodableObject`] among the items (see
+/// [`object_or_undecodable`]).
 pub fn list(codec: &dyn ObjectCodec, body: &[u8]) -> Result<ObjectList, Status> {
     let raw: RawList<'_> = serde_json::from_slice(body)
         .map_err(|err| Status::internal(format!("cannot decode the server's list: {err}")))?;
@@ -112,7 +135,7 @@ pub fn list(codec: &dyn ObjectCodec, body: &[u8]) -> Result<ObjectList, Status> 
         .items
         .unwrap_or_default()
         .into_iter()
-        .map(|item| object(codec, item.get().as_bytes()))
+        .map(|item| object_or_undecodable(codec, item.get().as_bytes()))
         .collect::<Result<Vec<_>, _>>()?;
     Ok(ObjectList {
         resource_version: raw.metadata.resource_version.unwrap_or_default(),
@@ -125,6 +148,8 @@ pub fn list(codec: &dyn ObjectCodec, body: &[u8]) -> Result<ObjectList, Status> 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use orchestra_api::Object;
+    use orchestra_api::k8s_openapi::api::core::v1::Pod;
     use orchestra_api::kinds;
 
     #[test]
@@ -174,6 +199,58 @@ mod tests {
             decoded.items[0]
                 .as_any()
                 .is::<orchestra_api::k8s_openapi::api::core::v1::Pod>()
+        );
+    }
+
+    #[test]
+    fn a_list_with_one_undecodable_item_keeps_the_others_and_names_the_bad_one() {
+        // Kubernetes list items carry no apiVersion/kind; the bad one has a string where
+        // `spec.containers` is a list.
+        let body = br#"{"kind":"PodList","apiVersion":"v1","metadata":{"resourceVersion":"40"},"items":[
+            {"metadata":{"name":"good-1","namespace":"shop","uid":"u-1","resourceVersion":"31"},"spec":{"containers":[{"name":"c","image":"nginx"}]}},
+            {"metadata":{"name":"bad","namespace":"shop","uid":"u-2","resourceVersion":"32"},"spec":{"containers":"nginx"}},
+            {"metadata":{"name":"good-2","namespace":"shop","uid":"u-3","resourceVersion":"33"}}]}"#;
+        let decoded = list(kinds::PODS.codec, body).expect("one bad item does not fail the list");
+        assert_eq!(decoded.resource_version, "40");
+        assert_eq!(decoded.items.len(), 3, "the bad item keeps its place");
+        let good: Vec<_> = decoded
+            .items
+            .iter()
+            .filter(|o| o.as_any().is::<Pod>())
+            .map(|o| o.metadata().name.clone().unwrap_or_default())
+            .collect();
+        assert_eq!(good, ["good-1", "good-2"]);
+        let bad: Vec<_> = decoded
+            .items
+            .iter()
+            .filter_map(|o| UndecodableObject::of(&**o))
+            .collect();
+        let [bad] = bad[..] else {
+            panic!("expected one undecodable item, got {bad:?}");
+        };
+        let meta = bad.metadata();
+        assert_eq!(meta.name.as_deref(), Some("bad"));
+        assert_eq!(meta.namespace.as_deref(), Some("shop"));
+        assert_eq!(meta.uid.as_deref(), Some("u-2"));
+        assert_eq!(meta.resource_version.as_deref(), Some("32"));
+        assert!(
+            bad.error()
+                .contains("invalid type: string \"nginx\", expected a sequence"),
+            "{}",
+            bad.error()
+        );
+        assert_eq!(bad.raw()["spec"]["containers"], "nginx");
+    }
+
+    #[test]
+    fn a_list_item_that_is_not_an_object_still_fails_the_list() {
+        let body = br#"{"metadata":{"resourceVersion":"1"},"items":[{"metadata":{"name":"a"}},7]}"#;
+        let status = list(kinds::PODS.codec, body).expect_err("7 is no object");
+        assert_eq!(status.code, 500);
+        assert!(
+            status.message.contains("cannot decode"),
+            "{}",
+            status.message
         );
     }
 }

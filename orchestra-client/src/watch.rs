@@ -13,6 +13,14 @@
 //! the reconnect — or any other error, or when reconnecting fails after the retry policy's
 //! attempts, the stream yields one [`WatchEvent::Error`] and ends; an informer then re-lists.
 //!
+//! An object that does not decode into the kind's type (a field of another type, written by a
+//! newer client) does not end the watch: it is delivered in its event as an
+//! [`UndecodableObject`](orchestra_api::UndecodableObject), and the watch resumes past its
+//! `resourceVersion` like past any other event. Only a line that is not a watch event at all
+//! (or whose object is not a JSON object) is an error that ends the stream. client-go ends the
+//! watch at such an object instead, and its reflector starts over, with back-off, for as long
+//! as the object stays unreadable.
+//!
 //! A watch that asked for its initial state (`sendInitialEvents=true`) delivers it as `ADDED`
 //! events that are not in revision order, so until the `k8s.io/initial-events-end` bookmark
 //! the last revision is no resume point: a connection lost then is reopened with the original
@@ -77,8 +85,11 @@ fn decode_events(codec: &dyn ObjectCodec, buffer: &[u8]) -> (Vec<WatchEvent<ArcO
     }
 }
 
+/// Decodes one event. An object that does not decode into the kind's type travels in its
+/// event as an `UndecodableObject` (see [`decode::object_or_undecodable`]): the watch goes
+/// on, and its `resourceVersion` still moves the resume point past it.
 fn decode_event(codec: &dyn ObjectCodec, raw: &RawEvent<'_>) -> WatchEvent<ArcObject> {
-    let object = || decode::object(codec, raw.object.get().as_bytes());
+    let object = || decode::object_or_undecodable(codec, raw.object.get().as_bytes());
     let event = match raw.event_type {
         "ADDED" => object().map(WatchEvent::Added),
         "MODIFIED" => object().map(WatchEvent::Modified),
@@ -296,6 +307,7 @@ pub(crate) fn first_request(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use orchestra_api::Object;
     use orchestra_api::kinds;
 
     #[test]
@@ -323,7 +335,7 @@ mod tests {
     fn garbage_and_unknown_event_types_end_in_an_error_event() {
         let (events, _) = decode_events(
             kinds::PODS.codec,
-            b"{\"type\":\"ADDED\",\"object\":{\"spec\":7}}\n",
+            b"{\"type\":\"ADDED\",\"object\":7}\n{\"type\":\"ADDED\",\"object\":{}}\n",
         );
         assert!(matches!(&events[..], [WatchEvent::Error(s)] if s.code == 500));
         let (events, _) = decode_events(kinds::PODS.codec, b"{\"type\":\"RENAMED\",\"object\":{}}");
@@ -339,5 +351,29 @@ mod tests {
             br#"{"type":"ERROR","object":{"kind":"Status","apiVersion":"v1","metadata":{},"status":"Failure","message":"too old resource version: 1 (5)","reason":"Expired","code":410}}"#,
         );
         assert!(matches!(&events[..], [WatchEvent::Error(s)] if s.code == 410));
+    }
+
+    #[test]
+    fn an_undecodable_object_is_delivered_as_such_and_the_events_after_it_too() {
+        let body = br#"{"type":"MODIFIED","object":{"apiVersion":"v1","kind":"Pod","metadata":{"name":"bad","namespace":"ns","uid":"u-2","resourceVersion":"8"},"spec":{"containers":"nginx"}}}
+{"type":"ADDED","object":{"apiVersion":"v1","kind":"Pod","metadata":{"name":"good","namespace":"ns","resourceVersion":"9"}}}
+"#;
+        let (events, consumed) = decode_events(kinds::PODS.codec, body);
+        assert_eq!(consumed, body.len());
+        let [WatchEvent::Modified(bad), WatchEvent::Added(good)] = &events[..] else {
+            panic!("expected MODIFIED (undecodable) then ADDED, got {events:?}");
+        };
+        let bad = orchestra_api::UndecodableObject::of(&**bad).expect("undecodable");
+        assert_eq!(bad.metadata().name.as_deref(), Some("bad"));
+        assert_eq!(bad.metadata().uid.as_deref(), Some("u-2"));
+        assert!(
+            bad.error().contains("expected a sequence"),
+            "{}",
+            bad.error()
+        );
+        assert!(
+            good.as_any()
+                .is::<orchestra_api::k8s_openapi::api::core::v1::Pod>()
+        );
     }
 }

@@ -334,3 +334,106 @@ async fn a_watch_that_cannot_start_is_an_error_at_once() {
         .expect("410");
     assert_eq!(err.code, 410);
 }
+
+/// A ConfigMap event whose `data` holds a number where Kubernetes has strings: it does not
+/// decode into `ConfigMap`.
+fn undecodable_event(kind: &str, name: &str, rv: &str) -> String {
+    json!({"type": kind, "object": {"apiVersion": "v1", "kind": "ConfigMap",
+        "metadata": {"name": name, "namespace": "default", "uid": format!("uid-{name}"), "resourceVersion": rv},
+        "data": {"replicas": 3}}})
+    .to_string()
+        + "\n"
+}
+
+#[tokio::test]
+async fn a_watch_goes_on_past_an_object_that_cannot_be_decoded_and_resumes_after_it() {
+    let (fake, queries) = scripted_watches(vec![
+        (
+            200,
+            event("ADDED", "a", "21") + &undecodable_event("MODIFIED", "bad", "22"),
+        ),
+        (200, event("ADDED", "b", "23")),
+    ])
+    .await;
+    let mut events = watch_config_maps(
+        &fake,
+        &WatchParams {
+            resource_version: Some("20".into()),
+            ..WatchParams::default()
+        },
+    )
+    .await;
+    assert!(matches!(
+        next(&mut events).await,
+        Some(WatchEvent::Added(_))
+    ));
+    match next(&mut events).await {
+        Some(WatchEvent::Modified(object)) => {
+            let bad = orchestra_api::UndecodableObject::of(&*object).expect("undecodable");
+            let reference = bad.object_reference();
+            assert_eq!(reference.name.as_deref(), Some("bad"));
+            assert_eq!(reference.namespace.as_deref(), Some("default"));
+            assert_eq!(reference.uid.as_deref(), Some("uid-bad"));
+            assert!(
+                bad.error().contains("invalid type: integer"),
+                "{}",
+                bad.error()
+            );
+        }
+        other => panic!("expected the undecodable object, got {other:?}"),
+    }
+    // The connection ends; the watch resumes past the undecodable object, not before it.
+    assert!(
+        matches!(next(&mut events).await, Some(WatchEvent::Added(o)) if o.metadata().name.as_deref() == Some("b"))
+    );
+    let queries = queries.lock().expect("lock").clone();
+    assert_eq!(
+        queries,
+        [
+            "watch=true&resourceVersion=20",
+            "watch=true&resourceVersion=22"
+        ]
+    );
+}
+
+#[tokio::test]
+async fn typed_lists_set_undecodable_items_apart_and_typed_watches_skip_them() {
+    let list = json!({"kind": "ConfigMapList", "apiVersion": "v1", "metadata": {"resourceVersion": "30"},
+        "items": [
+            {"metadata": {"name": "a", "namespace": "default", "resourceVersion": "28"}, "data": {"k": "v"}},
+            {"metadata": {"name": "bad", "namespace": "default", "uid": "uid-bad", "resourceVersion": "29"}, "data": {"k": 1}},
+        ]})
+    .to_string();
+    let (fake, _) = scripted_watches(vec![
+        (200, list),
+        (
+            200,
+            undecodable_event("ADDED", "bad-2", "31") + &event("ADDED", "c", "32"),
+        ),
+    ])
+    .await;
+    let api = Api::<ConfigMap>::namespaced(Arc::new(fake.client()), "default");
+    let listed = api
+        .list(&ListParams::default())
+        .await
+        .expect("the list survives");
+    let names: Vec<_> = listed
+        .items
+        .iter()
+        .map(|cm| cm.metadata.name.clone().unwrap_or_default())
+        .collect();
+    assert_eq!(names, ["a"]);
+    let [bad] = &listed.undecodable[..] else {
+        panic!("expected one undecodable item: {:?}", listed.undecodable);
+    };
+    assert_eq!(bad.object_reference().uid.as_deref(), Some("uid-bad"));
+    let mut events = api
+        .watch(&WatchParams {
+            resource_version: Some(listed.resource_version),
+            ..WatchParams::default()
+        })
+        .await
+        .expect("watch");
+    let first = next(&mut events).await.expect("an event");
+    assert_eq!(name_of(&first), "c", "the undecodable object is skipped");
+}
