@@ -35,6 +35,7 @@ pub mod apply;
 pub mod client;
 pub mod defaulting;
 pub mod field_selector;
+pub mod field_validation;
 pub mod kinds;
 pub mod label_selector;
 pub mod object;

@@ -5,7 +5,7 @@
 
 use std::fmt;
 
-use orchestra_api::{FieldValidation, Object, ResourceKind, Status};
+use orchestra_api::{FieldValidation, Object, ResourceKind, Status, field_validation};
 use serde::de::{self, DeserializeSeed, MapAccess, SeqAccess, Visitor};
 use serde_json::{Map, Value};
 
@@ -61,6 +61,15 @@ pub fn parse_value(bytes: &[u8], format: BodyFormat) -> Result<(Value, Vec<Strin
     if bytes.len() > MAX_BODY_BYTES {
         return Err(Status::request_entity_too_large(MAX_BODY_BYTES));
     }
+    // A JSON document is YAML too; read as JSON, its duplicate fields are found by path
+    // (kubectl sends apply configurations as JSON under the YAML media type). YAML flow
+    // mappings that are not JSON (`{a: b}`) are read as YAML.
+    if format == BodyFormat::Yaml
+        && bytes.trim_ascii_start().starts_with(b"{")
+        && let Ok(parsed) = parse_value(bytes, BodyFormat::Json)
+    {
+        return Ok(parsed);
+    }
     match format {
         BodyFormat::Json => {
             let mut duplicates = Vec::new();
@@ -106,39 +115,6 @@ pub fn decode_typed<T: serde::de::DeserializeOwned>(
         .map_err(|e| Status::bad_request(format!("the request body cannot be decoded: {e}")))
 }
 
-/// The fields of `input` that did not survive decoding into the typed object (`output`):
-/// the fields the kind does not have.
-pub fn unknown_fields(input: &Value, output: &Value) -> Vec<String> {
-    let mut found = Vec::new();
-    collect_unknown(input, output, "", &mut found);
-    found
-}
-
-fn collect_unknown(input: &Value, output: &Value, path: &str, found: &mut Vec<String>) {
-    match (input, output) {
-        (Value::Object(a), Value::Object(b)) => {
-            for (key, value) in a {
-                let child = if path.is_empty() {
-                    key.clone()
-                } else {
-                    format!("{path}.{key}")
-                };
-                match b.get(key) {
-                    Some(other) => collect_unknown(value, other, &child, found),
-                    None if value.is_null() => {}
-                    None => found.push(child),
-                }
-            }
-        }
-        (Value::Array(a), Value::Array(b)) => {
-            for (i, (x, y)) in a.iter().zip(b).enumerate() {
-                collect_unknown(x, y, &format!("{path}[{i}]"), found);
-            }
-        }
-        _ => {}
-    }
-}
-
 /// Decodes an object body for `kind`, applying field validation.
 pub fn decode_object(
     kind: &ResourceKind,
@@ -169,26 +145,18 @@ pub fn decode_value(
             kind.kind, kind.version, kind.kind
         ))
     })?;
-    let mut problems: Vec<String> = duplicates
-        .into_iter()
-        .map(|f| format!("duplicate field {f:?}"))
-        .collect();
-    if validation != FieldValidation::Ignore {
-        let output = object
-            .to_value()
-            .map_err(|e| Status::internal(format!("cannot encode the object: {e}")))?;
-        problems.extend(
-            unknown_fields(&value, &output)
-                .into_iter()
-                .map(|f| format!("unknown field {f:?}")),
-        );
-    }
+    let problems = match validation {
+        FieldValidation::Ignore => Vec::new(),
+        FieldValidation::Strict | FieldValidation::Warn => {
+            field_validation::problems(&value, &*object, &duplicates)
+                .map_err(|e| Status::internal(format!("cannot encode the object: {e}")))?
+        }
+    };
     let warnings = match validation {
         FieldValidation::Strict if !problems.is_empty() => {
-            return Err(Status::bad_request(format!(
-                "strict decoding error: {}",
-                problems.join(", ")
-            )));
+            return Err(Status::bad_request(
+                field_validation::strict_decoding_error(&problems),
+            ));
         }
         FieldValidation::Warn => problems,
         _ => Vec::new(),

@@ -15,6 +15,7 @@ pub mod body;
 pub mod discovery;
 pub mod etagged;
 pub mod params;
+pub mod patch_body;
 pub mod path;
 pub mod response;
 pub mod table;
@@ -40,6 +41,7 @@ use serde_json::Value;
 use crate::serve::ShutdownSignal;
 use body::{BodyFormat, MAX_BODY_BYTES};
 use params::Query;
+use patch_body::PatchBody;
 use path::{ApiPath, ResourcePath};
 use response::{
     Rendering, json_response, list_response, object_response, status_response, stream_response,
@@ -308,11 +310,17 @@ async fn resource_call(state: &RestState, r: ResourcePath, call: Call) -> Result
             ))
         }
         (Method::PATCH, Some(name), None | Some(Subresource::Status | Subresource::Scale)) => {
-            let patch = patch_of(&call)?;
-            let params = call.query.patch_params(matches!(patch, Patch::Apply(_)))?;
-            let patched = client
-                .patch_outcome(kind, ns, name, sub, &patch, &params)
+            let body = PatchBody::parse(call.content_type.as_deref(), &call.body)?;
+            let mut params = call
+                .query
+                .patch_params(matches!(body.patch, Patch::Apply(_)))?;
+            let validation = field_validation(params.field_validation);
+            params.field_validation = Some(validation);
+            let mut warnings = body.validate(validation)?;
+            let mut patched = client
+                .patch_outcome(kind, ns, name, sub, &body.patch, &params)
                 .await?;
+            warnings.append(&mut patched.warnings);
             // An apply that created the object is answered as a create.
             let code = if patched.created {
                 StatusCode::CREATED
@@ -324,7 +332,7 @@ async fn resource_call(state: &RestState, r: ResourcePath, call: Call) -> Result
                 kind,
                 &patched.object,
                 rendering,
-                &patched.warnings,
+                &warnings,
             ))
         }
         (Method::DELETE, Some(name), None) => {
@@ -428,32 +436,6 @@ fn delete_params(call: &Call) -> Result<DeleteParams, Status> {
         });
     }
     Ok(params)
-}
-
-/// The patch a PATCH request carries, by its content type.
-fn patch_of(call: &Call) -> Result<Patch, Status> {
-    let media = call
-        .content_type
-        .as_deref()
-        .unwrap_or("")
-        .split(';')
-        .next()
-        .unwrap_or("")
-        .trim()
-        .to_owned();
-    let format = BodyFormat::of(Some(&media))?;
-    if format == BodyFormat::Protobuf {
-        // Patches are JSON or YAML documents; Kubernetes refuses protobuf ones.
-        return Err(Status::unsupported_media_type(&media));
-    }
-    let (value, _) = body::parse_value(&call.body, format)?;
-    match media.as_str() {
-        "application/merge-patch+json" => Ok(Patch::Merge(value)),
-        "application/json-patch+json" => Ok(Patch::Json(value)),
-        "application/strategic-merge-patch+json" => Ok(Patch::Strategic(value)),
-        "application/apply-patch+yaml" => Ok(Patch::Apply(value)),
-        other => Err(Status::unsupported_media_type(other)),
-    }
 }
 
 /// A watch as a chunked stream of newline-delimited watch events, ending cleanly when the

@@ -4,7 +4,8 @@
 //! the new `managedFields`; a conflict is the `409` that lists every conflicting field.
 
 use orchestra_api::apply::{ManagedFields, Manager, Operation, last_applied};
-use orchestra_api::{Object, ResourceKind, Status};
+use orchestra_api::patch::json_merge_patch;
+use orchestra_api::{Object, ResourceKind, Status, field_validation};
 use serde_json::Value;
 
 use super::lifecycle::UpdateTarget;
@@ -54,11 +55,23 @@ pub fn validate_config(kind: &ResourceKind, name: &str, config: &Value) -> Resul
     Ok(())
 }
 
+/// The object an apply addresses, for messages.
+#[derive(Debug, Clone, Copy)]
+pub struct Applied<'a> {
+    /// Its namespace (empty for cluster-scoped kinds).
+    pub namespace: &'a str,
+    /// Its name.
+    pub name: &'a str,
+}
+
 /// Applies `config` for `manager` to `live` (`None` when the object does not exist) and
-/// returns the object to store, its `managedFields` set.
+/// returns the object to store, its `managedFields` set. A configuration with fields the kind
+/// does not have is refused whatever `fieldValidation` says, as Kubernetes' typed conversion
+/// of the configuration refuses it (see [`undeclared_fields`]).
 pub fn apply_to(
     kind: &ResourceKind,
     target: UpdateTarget,
+    applied: Applied<'_>,
     live: Option<&dyn Object>,
     config: &Value,
     manager: &str,
@@ -79,6 +92,9 @@ pub fn apply_to(
             )
         }
     };
+    // Typing the configuration comes first, before conflicts: overlaid on the live object, it
+    // decodes as the kind, and what decoding drops are the fields the kind does not declare.
+    undeclared_fields(kind, applied, &json_merge_patch(&live_value, config))?;
     let updater = updater_for(kind, target, has_status);
     let manager = Manager::new(manager, Operation::Apply, subresource_of(target));
     let mut merged = last_applied::apply(
@@ -107,6 +123,39 @@ pub fn apply_to(
         }
     }
     decode_patched(kind, merged)
+}
+
+/// Refuses a configuration (overlaid on the live object, which has only declared fields) with
+/// fields the kind does not declare. A document that does not decode at all is left to the
+/// apply itself to refuse. Kubernetes answers these with the
+/// structured-merge-diff message, `failed to create typed patch object (default/web;
+/// apps/v1, Kind=Deployment): .spec.foo: field not declared in schema`, in every
+/// `fieldValidation` mode. Its status code there is a `500` (kubernetes/kubernetes#122480,
+/// still open); a client's mistake is a `400 BadRequest` here, so that clients do not retry it.
+fn undeclared_fields(
+    kind: &ResourceKind,
+    applied: Applied<'_>,
+    overlaid: &Value,
+) -> Result<(), Status> {
+    let Ok(object) = kind.codec.decode_value(overlaid.clone()) else {
+        return Ok(());
+    };
+    let decoded = object
+        .to_value()
+        .map_err(|e| Status::internal(format!("cannot encode the object: {e}")))?;
+    let errors: Vec<String> = field_validation::unknown_fields(overlaid, &decoded)
+        .into_iter()
+        .map(|path| format!(".{path}: field not declared in schema"))
+        .collect();
+    let summary = match errors.as_slice() {
+        [] => return Ok(()),
+        [one] => one.clone(),
+        many => format!("errors:\n  {}", many.join("\n  ")),
+    };
+    Err(Status::bad_request(format!(
+        "failed to create typed patch object ({}/{}; {}/{}, Kind={}): {summary}",
+        applied.namespace, applied.name, kind.group, kind.version, kind.kind
+    )))
 }
 
 #[cfg(test)]
@@ -142,6 +191,10 @@ mod tests {
         let object = apply_to(
             &kinds::CONFIGMAPS,
             UpdateTarget::Main,
+            Applied {
+                namespace: "default",
+                name: "c",
+            },
             None,
             &config,
             "tool",

@@ -775,16 +775,25 @@ impl Registry {
         }
         let kind = self.kind.clone();
         let tracking = FieldTracking::Update(manager);
-        self.update_tracked(namespace, name, false, params.dry_run, tracking, |old| {
-            let live = old
-                .to_value()
-                .map_err(|e| Status::internal(format!("cannot encode the object: {e}")))?;
-            let patched = patch::patch_value(&kind, &live, patch)?;
-            check_requested_version(&kind, name, &patched, &live)?;
-            Ok((patch::decode_patched(&kind, patched)?, target))
+        let mut warnings = Vec::new();
+        let object = self
+            .update_tracked(namespace, name, false, params.dry_run, tracking, |old| {
+                let live = old
+                    .to_value()
+                    .map_err(|e| Status::internal(format!("cannot encode the object: {e}")))?;
+                let patched = patch::patch_value(&kind, &live, patch)?;
+                check_requested_version(&kind, name, &patched, &live)?;
+                let (object, found) =
+                    patch::decode_patched_validated(&kind, patched, params.field_validation)?;
+                warnings = found;
+                Ok((object, target))
+            })
+            .await?;
+        Ok(Patched {
+            object,
+            created: false,
+            warnings,
         })
-        .await
-        .map(Patched::updated)
     }
 
     /// Server-side apply: merge into the live object, or create it from the configuration
@@ -800,11 +809,15 @@ impl Registry {
     ) -> Result<Patched, Status> {
         let kind = self.kind.clone();
         let namespace_name = self.namespace_of(namespace)?;
+        let applied = apply::Applied {
+            namespace: namespace_name,
+            name,
+        };
         for _ in 0..MAX_UNCONDITIONAL_RETRIES {
             let exists = self.current(namespace_name, name, false).await.is_ok();
             if !exists && target == UpdateTarget::Main {
                 let mut object =
-                    apply::apply_to(&kind, target, None, config, manager, params.force)?;
+                    apply::apply_to(&kind, target, applied, None, config, manager, params.force)?;
                 let meta = object.metadata_mut();
                 meta.name = Some(name.to_owned());
                 if kind.is_namespaced() {
@@ -843,6 +856,7 @@ impl Registry {
                         let applied = apply::apply_to(
                             &kind,
                             target,
+                            applied,
                             Some(&**old),
                             config,
                             manager,

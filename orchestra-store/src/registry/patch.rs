@@ -17,7 +17,10 @@
 
 use orchestra_api::patch::{PatchSchema, json_merge_patch, json_patch, strategic_merge};
 use orchestra_api::validation::{FieldError, FieldPath};
-use orchestra_api::{Object, Patch, PatchParams, ResourceKind, Status, StatusReason};
+use orchestra_api::{
+    FieldValidation, Object, Patch, PatchParams, ResourceKind, Status, StatusReason,
+    field_validation,
+};
 use serde_json::Value;
 
 /// The longest `fieldManager` Kubernetes accepts.
@@ -129,6 +132,40 @@ pub fn decode_patched(kind: &ResourceKind, patched: Value) -> Result<Box<dyn Obj
             )],
         )
     })
+}
+
+/// Decodes a patched document as `kind` with the field validation a request asks for, as
+/// Kubernetes' patch handler does: it validates the patched object, not the patch, so a field
+/// the kind does not have, added by a merge, strategic merge or JSON patch alike, is found by
+/// its path from the object's root. Under `Strict` such fields are `422 Invalid` on `patch`
+/// (`strict decoding error: unknown field "spec.foo"`); under `Warn` they are the returned
+/// warnings; under `Ignore`, or with no validation asked for (in-process callers), they are
+/// dropped.
+pub fn decode_patched_validated(
+    kind: &ResourceKind,
+    patched: Value,
+    validation: Option<FieldValidation>,
+) -> Result<(Box<dyn Object>, Vec<String>), Status> {
+    let Some(validation @ (FieldValidation::Strict | FieldValidation::Warn)) = validation else {
+        return Ok((decode_patched(kind, patched)?, Vec::new()));
+    };
+    let object = decode_patched(kind, patched.clone())?;
+    let problems = field_validation::problems(&patched, &*object, &[])
+        .map_err(|e| Status::internal(format!("cannot encode the object: {e}")))?;
+    match validation {
+        FieldValidation::Strict if !problems.is_empty() => Err(Status::invalid(
+            "",
+            "",
+            "",
+            &[FieldError::invalid(
+                FieldPath::new("patch"),
+                patched.to_string(),
+                field_validation::strict_decoding_error(&problems),
+            )],
+        )),
+        FieldValidation::Warn => Ok((object, problems)),
+        _ => Ok((object, Vec::new())),
+    }
 }
 
 /// The `resourceVersion` a patched document asks for, when it differs from the live one's:
