@@ -398,6 +398,50 @@ impl<K: Object> Writer<K> {
         }
     }
 
+    /// Accounts for `object`, which the watcher met but could not decode
+    /// ([`Error::Undecodable`](super::watcher::Error::Undecodable)); it never enters the
+    /// cache itself. What the cache does know stays true to the server:
+    ///
+    /// - in a list in progress, the cached state of the same object (same `uid`) is kept in
+    ///   the new list, so an object that still exists is not reported deleted;
+    /// - after a `DELETED` event (`deleted`), the cached state is removed and reported
+    ///   deleted;
+    /// - otherwise (`ADDED`/`MODIFIED`) the cache keeps the last state it could read, unless
+    ///   it holds another object (another `uid`) under that name, which is gone and is
+    ///   reported deleted.
+    ///
+    /// Kubernetes' informers have no such case: their list or watch fails as a whole.
+    pub fn skip_undecodable(&mut self, object: &dyn Object, deleted: bool) -> Vec<Change<K>> {
+        let key = ObjectKey::of(object);
+        let uid = object.metadata().uid.as_deref();
+        let same_object = |cached: &Arc<K>| match (uid, cached.metadata().uid.as_deref()) {
+            (Some(uid), Some(cached)) => uid == cached,
+            _ => true,
+        };
+        if let Some(listed) = self.relist.as_mut() {
+            let cached = self.cache.read().objects.get(&key).cloned();
+            if let Some(cached) = cached.filter(same_object) {
+                listed.entry(key).or_insert(cached);
+            }
+            return Vec::new();
+        }
+        let mut state = self.cache.write();
+        let gone = match state.objects.get(&key) {
+            Some(cached) => deleted || !same_object(cached),
+            None => false,
+        };
+        if !gone {
+            return Vec::new();
+        }
+        match state.objects.remove(&key) {
+            Some(old) => {
+                state.indexes.update(&key, Some(&*old), None);
+                vec![Change::Deleted(old)]
+            }
+            None => Vec::new(),
+        }
+    }
+
     /// Swaps in a complete list, reporting the difference.
     fn replace(&mut self, listed: BTreeMap<ObjectKey, Arc<K>>) -> Vec<Change<K>> {
         let mut state = self.cache.write();
@@ -555,6 +599,72 @@ mod tests {
             }
             other => panic!("unexpected changes {other:?}"),
         }
+    }
+
+    /// `pod` as a client that could not decode it hands it on.
+    fn undecodable(pod: &Pod) -> orchestra_api::UndecodableObject {
+        let mut json = serde_json::to_value(pod).expect("encode");
+        json["spec"] = serde_json::json!({"containers": "nginx"});
+        orchestra_api::UndecodableObject::new(json, "invalid type: string").expect("object")
+    }
+
+    #[test]
+    fn an_undecodable_object_never_enters_the_cache_and_a_relist_keeps_its_last_readable_state() {
+        let mut writer = Writer::<Pod>::new();
+        let cache = writer.cache();
+        writer.apply(Event::Init);
+        writer.apply(Event::InitApply(Arc::new(pod("d", "good", "u1", "1"))));
+        assert!(
+            writer
+                .skip_undecodable(&undecodable(&pod("d", "never-read", "u0", "2")), false)
+                .is_empty()
+        );
+        writer.apply(Event::InitDone);
+        assert_eq!(names(&cache.list()), ["good"]);
+
+        // "good" becomes unreadable: the cache keeps its last readable state…
+        let broken = undecodable(&pod("d", "good", "u1", "5"));
+        assert!(writer.skip_undecodable(&broken, false).is_empty());
+        assert_eq!(
+            cache
+                .get(Some("d"), "good")
+                .unwrap()
+                .metadata
+                .resource_version
+                .as_deref(),
+            Some("1")
+        );
+        // …and a re-list that meets it unreadable does not report it deleted.
+        writer.apply(Event::Init);
+        assert!(writer.skip_undecodable(&broken, false).is_empty());
+        assert!(writer.apply(Event::InitDone).is_empty());
+        assert_eq!(names(&cache.list()), ["good"]);
+    }
+
+    #[test]
+    fn an_undecodable_delete_or_a_recreation_under_the_name_removes_the_cached_object() {
+        let mut writer = Writer::<Pod>::new();
+        let cache = writer.cache();
+        writer.apply(Event::Apply(Arc::new(pod("d", "a", "u1", "1"))));
+        writer.apply(Event::Apply(Arc::new(pod("d", "b", "u2", "2"))));
+        match &writer.skip_undecodable(&undecodable(&pod("d", "a", "u1", "3")), true)[..] {
+            [Change::Deleted(gone)] => assert_eq!(gone.metadata.uid.as_deref(), Some("u1")),
+            other => panic!("expected a delete, got {other:?}"),
+        }
+        // "b" deleted and created again, unreadable: the cached "b" is another object, gone.
+        match &writer.skip_undecodable(&undecodable(&pod("d", "b", "u9", "4")), false)[..] {
+            [Change::Deleted(gone)] => assert_eq!(gone.metadata.uid.as_deref(), Some("u2")),
+            other => panic!("expected a delete, got {other:?}"),
+        }
+        assert!(cache.is_empty());
+        // In a re-list, a recreated object's old state is not carried over either.
+        writer.apply(Event::Apply(Arc::new(pod("d", "c", "u3", "5"))));
+        writer.apply(Event::Init);
+        writer.skip_undecodable(&undecodable(&pod("d", "c", "u4", "6")), false);
+        let changes = writer.apply(Event::InitDone);
+        assert!(
+            matches!(&changes[..], [Change::Deleted(gone)] if gone.metadata.uid.as_deref() == Some("u3"))
+        );
     }
 
     #[test]

@@ -51,6 +51,7 @@ use serde::de::DeserializeOwned;
 
 use super::cache::Stopped;
 use super::shared_informer::{Informer, InformerConfig};
+use crate::events::Recorder;
 
 /// What identifies a shared informer.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -68,6 +69,7 @@ trait AnyInformer: Send + Sync {
     fn stop(&self);
     fn has_synced(&self) -> bool;
     fn wait_synced(&self) -> BoxFuture<'static, Result<(), Stopped>>;
+    fn set_recorder(&self, recorder: Recorder);
 }
 
 impl<K: Object + DeserializeOwned> AnyInformer for Informer<K> {
@@ -84,6 +86,9 @@ impl<K: Object + DeserializeOwned> AnyInformer for Informer<K> {
         let informer = self.clone();
         Box::pin(async move { informer.wait_synced().await })
     }
+    fn set_recorder(&self, recorder: Recorder) {
+        Informer::set_recorder(self, recorder);
+    }
 }
 
 struct Entry {
@@ -99,6 +104,8 @@ struct Inner {
     namespace: Option<String>,
     config: InformerConfig,
     informers: Mutex<HashMap<InformerKey, Entry>>,
+    /// Given to every informer, for the objects they cannot decode.
+    recorder: Mutex<Option<Recorder>>,
 }
 
 /// Hands out one shared [`Informer`] per kind and namespace scope. Cheap to clone; every
@@ -136,6 +143,7 @@ impl SharedInformerFactory {
                 namespace: namespace.filter(|ns| !ns.is_empty()).map(str::to_owned),
                 config,
                 informers: Mutex::new(HashMap::new()),
+                recorder: Mutex::new(None),
             }),
         }
     }
@@ -188,6 +196,9 @@ impl SharedInformerFactory {
             key.namespace.as_deref(),
             self.inner.config.clone(),
         );
+        if let Some(recorder) = self.recorder() {
+            informer.set_recorder(recorder);
+        }
         informers.insert(
             key,
             Entry {
@@ -197,6 +208,30 @@ impl SharedInformerFactory {
             },
         );
         informer
+    }
+
+    /// Makes every informer of this factory, those handed out so far and those to come,
+    /// report the objects it cannot decode through `recorder` (see
+    /// [`Informer::set_recorder`]). A [`Manager`](crate::manager::Manager) gives its factory
+    /// the manager's recorder unless it has one.
+    pub fn set_recorder(&self, recorder: Recorder) {
+        *self
+            .inner
+            .recorder
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner) = Some(recorder.clone());
+        for entry in self.lock().values() {
+            entry.erased.set_recorder(recorder.clone());
+        }
+    }
+
+    /// The recorder given with [`set_recorder`](Self::set_recorder), if any.
+    pub fn recorder(&self) -> Option<Recorder> {
+        self.inner
+            .recorder
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
     }
 
     /// How many informers the factory has handed out.

@@ -7,7 +7,10 @@
 //!
 //! - [`watcher`](mod@watcher) turns list+watch into one endless stream of [`Event`]s: it resumes from the
 //!   last `resourceVersion` after a disconnect, lists again when the server answers 410,
-//!   and backs off (800 ms → 30 s, with jitter) on errors.
+//!   and backs off (800 ms → 30 s, with jitter) on errors. An object that a remote client
+//!   could not decode into the kind's type is skipped, not fatal: the informer keeps it out
+//!   of its cache and reports it once per `resourceVersion` with a `Warning` Event
+//!   ([`undecodable`](mod@undecodable)).
 //! - [`Cache`] holds the objects as `Arc<K>` — shared with the in-process client's watch
 //!   cache, not copied — with [`Indexer`]s (by namespace, owner uid, node name, or any
 //!   function); its [`Writer`] applies events and reports the [`Change`]s.
@@ -49,6 +52,7 @@ pub mod factory;
 pub mod handler;
 pub mod index;
 pub mod shared_informer;
+pub mod undecodable;
 pub mod watcher;
 
 pub use self::backoff::Backoff;
@@ -59,6 +63,7 @@ pub use self::index::{
     IndexError, IndexFn, Indexer, NAMESPACE_INDEX, NODE_NAME_INDEX, OWNER_UID_INDEX,
 };
 pub use self::shared_informer::{Informer, InformerConfig};
+pub use self::undecodable::FAILED_TO_DECODE;
 pub use self::watcher::{
     Config as WatcherConfig, Error as WatcherError, Event, ListSemantic, watcher,
 };

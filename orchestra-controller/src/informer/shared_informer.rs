@@ -50,7 +50,7 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError, Weak};
 use std::time::Duration;
 
 use futures::StreamExt;
-use orchestra_api::{Client, Object, ResourceKind, Served};
+use orchestra_api::{Client, Object, ResourceKind, Served, UndecodableObject};
 use serde::de::DeserializeOwned;
 use tokio::sync::watch;
 use tokio::time::Instant;
@@ -58,7 +58,9 @@ use tokio::time::Instant;
 use super::cache::{Cache, Change, Stopped, Writer};
 use super::handler::{EventHandler, HandlerRegistration, Listener, Notification, Unregister};
 use super::index::{IndexError, Indexer};
+use super::undecodable::{RecorderSlot, UndecodableReports};
 use super::watcher::{self, Event, watcher};
+use crate::events::Recorder;
 
 /// How an informer lists, watches and resyncs.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -87,6 +89,8 @@ impl InformerConfig {
 struct Core<K> {
     cache: Cache<K>,
     dispatch: Mutex<Dispatch<K>>,
+    /// Reports objects that cannot be decoded (see [`undecodable`](super::undecodable)).
+    recorder: RecorderSlot,
 }
 
 /// The cache's writer and the handlers, under one lock, so that a handler added while the
@@ -135,6 +139,17 @@ impl<K: Object> Core<K> {
                 .listeners
                 .retain(|listener| listener.send(Notification::Synced));
         }
+    }
+
+    /// Accounts for an object the watcher skipped because it cannot be decoded (see
+    /// [`Writer::skip_undecodable`]) and tells the handlers what that changed.
+    fn skip_undecodable(&self, object: &UndecodableObject, deleted: bool) {
+        let mut dispatch = self.lock();
+        let Some(writer) = dispatch.writer.as_mut() else {
+            return;
+        };
+        let changes = writer.skip_undecodable(object, deleted);
+        dispatch.broadcast(&changes);
     }
 
     /// Registers a handler: replays the cache to it, then keeps it informed.
@@ -292,6 +307,7 @@ impl<K: Object + DeserializeOwned> Informer<K> {
                 next_id: 0,
                 synced: false,
             }),
+            recorder: RecorderSlot::default(),
         });
         let (stop, _) = watch::channel(false);
         Self {
@@ -344,6 +360,20 @@ impl<K: Object + DeserializeOwned> Informer<K> {
         self.inner.core.add_listener(handler, resync)
     }
 
+    /// Reports the objects this informer skips because they cannot be decoded through
+    /// `recorder` (default: a recorder over the informer's client, reporting as
+    /// [`DEFAULT_REPORTER`](super::undecodable::DEFAULT_REPORTER)); see
+    /// [`undecodable`](super::undecodable). Takes effect for the next report, also while
+    /// the informer runs.
+    pub fn set_recorder(&self, recorder: Recorder) {
+        *self
+            .inner
+            .core
+            .recorder
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner) = Some(recorder);
+    }
+
     /// Whether the first list has reached the cache.
     pub fn has_synced(&self) -> bool {
         self.inner.core.cache.has_synced()
@@ -382,11 +412,17 @@ impl<K: Object + DeserializeOwned> Informer<K> {
         let stop = self.inner.stop.subscribe();
         let kind = self.inner.kind.plural.to_string();
         let namespace = self.inner.namespace.clone();
+        let reports = UndecodableReports::new(
+            Arc::clone(&self.inner.client),
+            self.inner.kind.clone(),
+            namespace.clone(),
+            Arc::clone(&self.inner.core.recorder),
+        );
         async move {
             if already_started {
                 return;
             }
-            run(core, events, stop, &kind, namespace.as_deref()).await;
+            run(core, events, reports, stop, &kind, namespace.as_deref()).await;
         }
     }
 
@@ -400,6 +436,7 @@ impl<K: Object + DeserializeOwned> Informer<K> {
 async fn run<K: Object>(
     core: Arc<Core<K>>,
     events: impl futures::Stream<Item = Result<Event<K>, watcher::Error>>,
+    mut reports: UndecodableReports,
     mut stop: watch::Receiver<bool>,
     kind: &str,
     namespace: Option<&str>,
@@ -415,7 +452,14 @@ async fn run<K: Object>(
             // A change of the flag, or every handle dropped: stop either way.
             _ = stop.changed() => break,
             event = events.next() => match event {
-                Some(Ok(event)) => core.apply(event),
+                Some(Ok(event)) => {
+                    reports.observe(&event);
+                    core.apply(event);
+                }
+                Some(Err(watcher::Error::Undecodable { object, deleted, .. })) => {
+                    core.skip_undecodable(&object, deleted);
+                    reports.skipped(&object, deleted);
+                }
                 Some(Err(error)) => tracing::warn!(kind, namespace, %error, "informer watch failed; retrying"),
                 None => break,
             },

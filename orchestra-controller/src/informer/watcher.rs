@@ -17,6 +17,15 @@
 //!   tries again. A watch that ends within a second without any event counts as a failure
 //!   too, as in client-go, so a server that closes watches at once is not hammered. Errors
 //!   never end the stream.
+//! - **Undecodable objects.** An object that a remote client received but could not decode
+//!   into the kind's type (an [`UndecodableObject`]: a field of another type, written by a
+//!   newer client) is yielded as [`Error::Undecodable`] in its place, without a back-off:
+//!   the list completes with the other objects, and the watch goes on past the object's
+//!   `resourceVersion`, so it is neither re-listed nor delivered again in a loop. An
+//!   [`Informer`](super::Informer) keeps it out of its cache and reports it with an Event.
+//!   client-go instead fails the whole list, or ends the watch, and starts over with
+//!   back-off for as long as the object stays unreadable (kubernetes/kubernetes#57705);
+//!   kube-rs' watcher does the same (kube-rs#774).
 //!
 //! ```
 //! # #[tokio::main(flavor = "current_thread")] async fn main() {
@@ -54,8 +63,8 @@ use std::time::Duration;
 use futures::{Stream, StreamExt};
 use orchestra_api::object::{ConversionError, downcast_arc};
 use orchestra_api::{
-    ArcObject, Client, ListParams, Object, ResourceKind, Status, WatchEvent, WatchParams,
-    WatchStream,
+    ArcObject, Client, ListParams, Object, ResourceKind, Status, UndecodableObject, WatchEvent,
+    WatchParams, WatchStream,
 };
 use serde::de::DeserializeOwned;
 use tokio::time::Instant;
@@ -256,6 +265,18 @@ pub enum Error {
         /// How long the watch lasted.
         elapsed: Duration,
     },
+    /// The client received an object of the kind that does not decode into its type (a
+    /// field of another type, written by a newer client); it is skipped, and the watch goes
+    /// on past its `resourceVersion`. See the [module documentation](self).
+    #[error("skipping an object of {kind} that cannot be decoded: {object}")]
+    Undecodable {
+        /// The resource (plural name).
+        kind: String,
+        /// The object's identity, the decode error and its JSON.
+        object: Arc<UndecodableObject>,
+        /// Whether it came in a `DELETED` event: the object is gone.
+        deleted: bool,
+    },
     /// An object could not be read as the informer's type; it is skipped.
     #[error("an object of {kind} is not a {expected}: {message}")]
     Conversion {
@@ -276,7 +297,7 @@ impl Error {
             | Self::WatchStart { status, .. }
             | Self::Watch { status, .. }
             | Self::Expired { status, .. } => Some(status),
-            Self::ShortWatch { .. } | Self::Conversion { .. } => None,
+            Self::ShortWatch { .. } | Self::Conversion { .. } | Self::Undecodable { .. } => None,
         }
     }
 }
@@ -324,11 +345,25 @@ impl<K: Object + DeserializeOwned> Machine<K> {
         vec![Err(error)]
     }
 
-    fn typed(&self, object: ArcObject) -> Result<Arc<K>, Error> {
-        downcast_arc::<K>(object).map_err(|e: ConversionError| Error::Conversion {
-            kind: self.kind_name(),
-            expected: e.expected,
-            message: e.to_string(),
+    /// `object` as a `K`. An object the client could not decode is reported as
+    /// [`Error::Undecodable`] (unless `K` can still read it, as `DynamicObject` can);
+    /// `deleted` tells whether it came in a `DELETED` event.
+    fn typed(&self, object: ArcObject, deleted: bool) -> Result<Arc<K>, Error> {
+        let undecodable = UndecodableObject::of(&*object).is_some();
+        let kept = undecodable.then(|| Arc::clone(&object));
+        downcast_arc::<K>(object).map_err(|e: ConversionError| {
+            match kept.map(UndecodableObject::try_from_arc) {
+                Some(Ok(object)) => Error::Undecodable {
+                    kind: self.kind_name(),
+                    object,
+                    deleted,
+                },
+                _ => Error::Conversion {
+                    kind: self.kind_name(),
+                    expected: e.expected,
+                    message: e.to_string(),
+                },
+            }
         })
     }
 
@@ -380,7 +415,7 @@ impl<K: Object + DeserializeOwned> Machine<K> {
         batch.extend(
             page.items
                 .into_iter()
-                .map(|object| self.typed(object).map(Event::InitApply)),
+                .map(|object| self.typed(object, false).map(Event::InitApply)),
         );
         match page.continue_token.filter(|token| !token.is_empty()) {
             Some(token) => {
@@ -452,11 +487,11 @@ impl<K: Object + DeserializeOwned> Machine<K> {
         let batch = match event {
             Some(WatchEvent::Added(object) | WatchEvent::Modified(object)) => {
                 advance(&object);
-                vec![self.typed(object).map(Event::Apply)]
+                vec![self.typed(object, false).map(Event::Apply)]
             }
             Some(WatchEvent::Deleted(object)) => {
                 advance(&object);
-                vec![self.typed(object).map(Event::Delete)]
+                vec![self.typed(object, true).map(Event::Delete)]
             }
             Some(WatchEvent::Bookmark(bookmark)) => {
                 if !bookmark.metadata.resource_version.is_empty() {

@@ -4,6 +4,8 @@
 //! - **Informers.** The manager owns a [`SharedInformerFactory`]; controllers built from it
 //!   share one list+watch per kind. The informers start when the manager runs — also while
 //!   it does not lead, so a standby has warm caches when it takes over — and stop with it.
+//!   Unless the factory has a recorder of its own, the manager gives it its own, so the
+//!   informers report the objects they cannot decode as the manager (`FailedToDecode`).
 //! - **Controllers and tasks.** [`add`](Manager::add) registers a [`Controller`] with its
 //!   reconcile, error policy and context; [`add_task`](Manager::add_task) any other long-running
 //!   job (a node monitor, a periodic resync). Each runs in its own Tokio task.
@@ -270,6 +272,10 @@ impl ManagerBuilder {
         let factory = self
             .factory
             .unwrap_or_else(|| SharedInformerFactory::new(Arc::clone(&self.client)));
+        if factory.recorder().is_none() {
+            // The informers report the objects they cannot decode as the manager.
+            factory.set_recorder(recorder.clone());
+        }
         Ok(Manager {
             inner: Arc::new(Inner {
                 name: self.name,
