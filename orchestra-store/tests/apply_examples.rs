@@ -55,8 +55,34 @@ fn manifests() -> Vec<(String, Value)> {
 /// which compares the applied values before decoding and defaulting them: an atomic value the
 /// server completed with defaults, an atomic list that admission extended (a pod's
 /// `tolerations`, to which `DefaultTolerationSeconds` adds its own), a quantity written as a
-/// number and stored as a string, or a Secret's write-only `stringData`.
+/// number and stored as a string, a quantity stored in its canonical form (`1.5` as `1500m`,
+/// `1000` as `1k`), or a Secret's write-only `stringData`.
 const SECOND_APPLIER_CONFLICTS: &[(&str, &[&str])] = &[
+    (
+        "admin/resource/cpu-constraints-pod-2.yaml",
+        &[".spec.containers[name=\"constraints-cpu-demo-2-ctr\"].resources.limits.cpu"],
+    ),
+    (
+        "admin/resource/cpu-defaults-pod-3.yaml",
+        &[".spec.containers[name=\"default-cpu-demo-3-ctr\"].resources.requests.cpu"],
+    ),
+    (
+        "admin/resource/memory-constraints-pod-2.yaml",
+        &[".spec.containers[name=\"constraints-mem-demo-2-ctr\"].resources.limits.memory"],
+    ),
+    (
+        "admin/resource/quota-objects-priority.yaml",
+        &[".spec.hard.cpu"],
+    ),
+    (
+        "admin/sched/my-scheduler.yaml",
+        &[".spec.template.spec.containers[name=\"kube-second-scheduler\"].resources.requests.cpu"],
+    ),
+    (
+        "pods/config/redis-pod.yaml",
+        &[".spec.containers[name=\"redis\"].resources.limits.cpu"],
+    ),
+    ("policy/quota.yaml", &[".spec.hard.cpu"]),
     ("admin/resource/cpu-constraints.yaml", &[".spec.limits"]),
     ("admin/resource/cpu-defaults.yaml", &[".spec.limits"]),
     (
@@ -86,7 +112,10 @@ const SECOND_APPLIER_CONFLICTS: &[(&str, &[&str])] = &[
     ("application/web/web.yaml", &[".spec.volumeClaimTemplates"]),
     (
         "application/zookeeper/zookeeper.yaml",
-        &[".spec.volumeClaimTemplates"],
+        &[
+            ".spec.volumeClaimTemplates",
+            ".spec.template.spec.containers[name=\"kubernetes-zookeeper\"].resources.requests.cpu",
+        ],
     ),
     (
         "controllers/statefulset.yaml",

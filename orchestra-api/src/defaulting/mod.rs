@@ -91,7 +91,8 @@ pub use pod::{
 };
 pub use rbac::{default_cluster_role_binding, default_role_binding};
 pub use resources::{
-    default_limit_range, default_resource_list, default_resource_quota, round_up_to_milli,
+    canonical_resource_quantity, default_limit_range, default_resource_list,
+    default_resource_quota, round_up_to_milli,
 };
 pub use scheduling::default_priority_class;
 pub use secret::default_secret;

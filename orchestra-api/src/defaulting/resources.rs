@@ -1,12 +1,15 @@
-//! Compute-resource defaults: quantities rounded up to milli precision, container requests
-//! taken from limits, and the LimitRange and ResourceQuota objects that are made of resource
-//! lists.
+//! Compute-resource defaults: quantities rounded up to milli precision and written in
+//! canonical form, container requests taken from limits, and the LimitRange and ResourceQuota
+//! objects that are made of resource lists.
 //!
 //! Kubernetes rounds every quantity of every resource list it decodes up to thousandths
 //! (`0.0001` CPU becomes `1m`, `-0.5m` becomes `-1m`), so that no one asks for an amount the
-//! scheduler and the kubelet cannot represent; a quantity that is already exact at milli
-//! precision is left as written. Pods (not pod templates) also get a container's `requests`
-//! copied from its `limits` for each resource that has a limit but no request.
+//! scheduler and the kubelet cannot represent, and it always writes a quantity in its canonical
+//! form (`1000m` is stored and returned as `1`, `1024Mi` as `1Gi`, `0.5` as `500m`, `1.5Gi` as
+//! `1536Mi`; see [`crate::quantity`]). Defaulting a resource list does both, so every write
+//! stores what Kubernetes' serialization would return. Pods (not pod templates) also get a
+//! container's `requests` copied from its `limits` for each resource that has a limit but no
+//! request.
 
 use std::collections::BTreeMap;
 
@@ -16,13 +19,33 @@ use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
 /// A resource list as `k8s-openapi` represents it.
 type ResourceList = BTreeMap<String, Quantity>;
 
-/// Rounds every quantity of a resource list up to milli precision (`SetDefaults_ResourceList`).
+/// Rounds every quantity of a resource list up to milli precision (`SetDefaults_ResourceList`)
+/// and writes it in canonical form, as Kubernetes returns it. A value that is not a quantity is
+/// left for validation to report.
 pub fn default_resource_list(list: &mut Option<ResourceList>) {
     for quantity in list.iter_mut().flat_map(BTreeMap::values_mut) {
-        if let Some(rounded) = round_up_to_milli(&quantity.0) {
-            quantity.0 = rounded;
+        if let Some(canonical) = canonical_resource_quantity(&quantity.0) {
+            quantity.0 = canonical;
         }
     }
+}
+
+/// The form in which Kubernetes stores and returns an amount of a resource list: rounded up to
+/// milli precision, in canonical form (the largest suffix that loses no precision, in the
+/// input's format). `None` for text that is not a quantity.
+///
+/// ```
+/// use orchestra_api::defaulting::canonical_resource_quantity;
+/// assert_eq!(canonical_resource_quantity("1000m").as_deref(), Some("1"));
+/// assert_eq!(canonical_resource_quantity("1024Mi").as_deref(), Some("1Gi"));
+/// assert_eq!(canonical_resource_quantity("0.5").as_deref(), Some("500m"));
+/// assert_eq!(canonical_resource_quantity("1e3").as_deref(), Some("1e3"));
+/// assert_eq!(canonical_resource_quantity("0.0001").as_deref(), Some("1m"));
+/// assert_eq!(canonical_resource_quantity("two"), None);
+/// ```
+pub fn canonical_resource_quantity(quantity: &str) -> Option<String> {
+    let parsed: crate::Quantity = quantity.parse().ok()?;
+    Some(parsed.round_up_to_milli().to_string())
 }
 
 /// Rounds the limits and requests of a container (or of a pod, or of a container status).
@@ -114,182 +137,9 @@ pub fn default_resource_quota(quota: &mut ResourceQuota) {
 /// assert_eq!(round_up_to_milli("1.5Gi"), None);
 /// ```
 pub fn round_up_to_milli(quantity: &str) -> Option<String> {
-    let parsed = ParsedQuantity::parse(quantity)?;
-    // value = digits × 10^exponent, with any binary suffix multiplied into the digits.
-    let (digits, exponent) = parsed.decimal_value()?;
-    if digits == 0 || exponent >= -3 {
-        return None;
-    }
-    // Thousandths, rounded up: digits / 10^(-3 - exponent), plus one unless exact.
-    let shift = u32::try_from(-3 - i64::from(exponent)).ok()?;
-    let milli = match 10u128.checked_pow(shift) {
-        Some(divisor) if digits % divisor == 0 => return None,
-        Some(divisor) => digits / divisor + 1,
-        // 10^shift exceeds any u128, so the value is below one thousandth.
-        None => 1,
-    };
-    canonical(parsed.negative, milli, parsed.format())
-}
-
-/// How a quantity was written, which decides how its rounded value is written.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Format {
-    /// `Ki`, `Mi`, … suffixes.
-    BinarySi,
-    /// `m`, `k`, `M`, … suffixes (or none).
-    DecimalSi,
-    /// `e3`, `E-6` exponents.
-    DecimalExponent,
-}
-
-/// The suffix of a quantity.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Suffix {
-    /// A power of 1024 (`Ki` is 1).
-    Binary(u32),
-    /// A power of ten from an SI suffix.
-    Decimal(i32),
-    /// A power of ten from an exponent.
-    Exponent(i32),
-}
-
-/// A quantity split into sign, integer digits, fraction digits and suffix, following
-/// `parseQuantityString` of Kubernetes' `resource` package.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-struct ParsedQuantity<'a> {
-    negative: bool,
-    integer: &'a str,
-    fraction: &'a str,
-    suffix: Suffix,
-}
-
-impl<'a> ParsedQuantity<'a> {
-    fn parse(quantity: &'a str) -> Option<Self> {
-        let (negative, unsigned) = match quantity.as_bytes().first()? {
-            b'-' => (true, &quantity[1..]),
-            b'+' => (false, &quantity[1..]),
-            _ => (false, quantity),
-        };
-        let integer_end = unsigned
-            .find(|c: char| !c.is_ascii_digit())
-            .unwrap_or(unsigned.len());
-        let (integer, rest) = unsigned.split_at(integer_end);
-        let (fraction, suffix) = match rest.strip_prefix('.') {
-            Some(after_point) => {
-                let end = after_point
-                    .find(|c: char| !c.is_ascii_digit())
-                    .unwrap_or(after_point.len());
-                after_point.split_at(end)
-            }
-            None => ("", rest),
-        };
-        let suffix = match suffix {
-            "Ki" => Suffix::Binary(1),
-            "Mi" => Suffix::Binary(2),
-            "Gi" => Suffix::Binary(3),
-            "Ti" => Suffix::Binary(4),
-            "Pi" => Suffix::Binary(5),
-            "Ei" => Suffix::Binary(6),
-            "n" => Suffix::Decimal(-9),
-            "u" => Suffix::Decimal(-6),
-            "m" => Suffix::Decimal(-3),
-            "" => Suffix::Decimal(0),
-            "k" => Suffix::Decimal(3),
-            "M" => Suffix::Decimal(6),
-            "G" => Suffix::Decimal(9),
-            "T" => Suffix::Decimal(12),
-            "P" => Suffix::Decimal(15),
-            "E" => Suffix::Decimal(18),
-            _ => {
-                let exponent = suffix.strip_prefix(['e', 'E'])?;
-                let digits = exponent.strip_prefix(['+', '-']).unwrap_or(exponent);
-                if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
-                    return None;
-                }
-                Suffix::Exponent(exponent.parse().ok()?)
-            }
-        };
-        Some(Self {
-            negative,
-            integer,
-            fraction,
-            suffix,
-        })
-    }
-
-    /// The magnitude as `digits × 10^exponent`, or `None` when it does not fit in 128 bits.
-    fn decimal_value(&self) -> Option<(u128, i32)> {
-        let fraction = self.fraction.trim_end_matches('0');
-        let integer = self.integer.trim_start_matches('0');
-        let mut digits: u128 = 0;
-        for byte in integer.bytes().chain(fraction.bytes()) {
-            digits = digits
-                .checked_mul(10)?
-                .checked_add(u128::from(byte - b'0'))?;
-        }
-        let places = i32::try_from(fraction.len()).ok()?;
-        match self.suffix {
-            Suffix::Binary(power) => {
-                Some((digits.checked_mul(1024u128.checked_pow(power)?)?, -places))
-            }
-            Suffix::Decimal(exponent) | Suffix::Exponent(exponent) => {
-                Some((digits, exponent.checked_sub(places)?))
-            }
-        }
-    }
-
-    fn format(&self) -> Format {
-        match self.suffix {
-            Suffix::Binary(_) => Format::BinarySi,
-            Suffix::Decimal(_) => Format::DecimalSi,
-            Suffix::Exponent(_) => Format::DecimalExponent,
-        }
-    }
-}
-
-/// Writes `milli` thousandths the way Kubernetes' `Quantity.String` writes it in `format`.
-fn canonical(negative: bool, milli: u128, format: Format) -> Option<String> {
-    let sign = if negative { "-" } else { "" };
-    // Move factors of ten into the exponent, then back out until it is a multiple of three.
-    let (mut mantissa, mut exponent) = (milli, -3i32);
-    while mantissa % 10 == 0 {
-        mantissa /= 10;
-        exponent += 1;
-    }
-    while exponent.rem_euclid(3) != 0 {
-        mantissa = mantissa.checked_mul(10)?;
-        exponent -= 1;
-    }
-    let whole = u32::try_from(exponent)
-        .ok()
-        .and_then(|e| mantissa.checked_mul(10u128.checked_pow(e)?));
-    match (format, whole) {
-        (Format::BinarySi, Some(whole)) if whole >= 1024 => {
-            let (mut mantissa, mut power) = (whole, 0usize);
-            while mantissa % 1024 == 0 {
-                mantissa /= 1024;
-                power += 1;
-            }
-            let suffix = ["", "Ki", "Mi", "Gi", "Ti", "Pi", "Ei"].get(power)?;
-            Some(format!("{sign}{mantissa}{suffix}"))
-        }
-        (Format::DecimalExponent, _) if exponent == 0 => Some(format!("{sign}{mantissa}")),
-        (Format::DecimalExponent, _) => Some(format!("{sign}{mantissa}e{exponent}")),
-        _ => {
-            let suffix = match exponent {
-                -3 => "m",
-                0 => "",
-                3 => "k",
-                6 => "M",
-                9 => "G",
-                12 => "T",
-                15 => "P",
-                18 => "E",
-                _ => return None,
-            };
-            Some(format!("{sign}{mantissa}{suffix}"))
-        }
-    }
+    let parsed: crate::Quantity = quantity.parse().ok()?;
+    let rounded = parsed.round_up_to_milli();
+    (rounded != parsed).then(|| rounded.to_string())
 }
 
 #[cfg(test)]
@@ -351,6 +201,66 @@ mod tests {
         assert_eq!(round_up_to_milli(&tiny).as_deref(), Some("1m"));
         let too_many_digits = format!("{}.0001", "9".repeat(40));
         assert_eq!(round_up_to_milli(&too_many_digits), None, "beyond 128 bits");
+    }
+
+    #[test]
+    fn resource_lists_come_back_in_kubernetes_canonical_form() {
+        // (written, stored): Kubernetes' Quantity.String of the value, rounded up to milli.
+        for (written, stored) in [
+            ("1000m", "1"),
+            ("1024Mi", "1Gi"),
+            ("0.5", "500m"),
+            ("1e3", "1e3"),
+            ("1E3", "1e3"),
+            ("2000", "2k"),
+            ("0.1", "100m"),
+            ("1.5Gi", "1536Mi"),
+            ("0.5Gi", "512Mi"),
+            ("1536Ki", "1536Ki"),
+            ("1073741824", "1073741824"),
+            ("100Mi", "100Mi"),
+            ("+3", "3"),
+            ("0100Mi", "100Mi"),
+            ("1500u", "2m"),
+            ("0.0001", "1m"),
+            ("512", "512"),
+            ("0.5Ki", "512"),
+            ("0", "0"),
+            ("-0.5", "-500m"),
+        ] {
+            let mut resources = list(&[("cpu", written)]);
+            default_resource_list(&mut resources);
+            assert_eq!(resources, list(&[("cpu", stored)]), "{written}");
+        }
+        let mut invalid = list(&[("cpu", "two"), ("memory", "1024Mi")]);
+        default_resource_list(&mut invalid);
+        assert_eq!(
+            invalid,
+            list(&[("cpu", "two"), ("memory", "1Gi")]),
+            "text that is no quantity is left for validation"
+        );
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn canonicalizing_is_idempotent_and_keeps_the_rounded_value(
+            q in "[+-]?[0-9]{0,8}(\\.[0-9]{0,10})?(m|u|n|k|M|G|T|Ki|Mi|Gi|Ti|e-?[0-9]{1,2}|E[0-9])?",
+        ) {
+            let Ok(parsed) = q.parse::<crate::Quantity>() else {
+                proptest::prop_assert_eq!(canonical_resource_quantity(&q), None);
+                return Ok(());
+            };
+            let canonical = canonical_resource_quantity(&q).expect("a quantity");
+            let again = canonical_resource_quantity(&canonical);
+            proptest::prop_assert_eq!(
+                again.as_deref(),
+                Some(canonical.as_str()),
+                "{} became {}", q, canonical
+            );
+            let reread: crate::Quantity = canonical.parse().expect("canonical text parses");
+            proptest::prop_assert_eq!(reread, parsed.round_up_to_milli(), "{} became {}", q, canonical);
+            proptest::prop_assert!(reread >= parsed || parsed < crate::Quantity::default());
+        }
     }
 
     #[test]

@@ -605,7 +605,9 @@ impl Registry {
             let old = self.current(namespace, name, false).await?;
             let (mut new, target) = change(&old)?;
             let requested_fields = new.metadata().managed_fields.clone();
-            if target == UpdateTarget::Main {
+            if target != UpdateTarget::Internal {
+                // As Kubernetes defaults every decoded body, status writes included: a node's
+                // capacity is stored rounded and canonical whoever writes it.
                 defaulting::default_object(&mut *new);
             }
             if !conditional {
