@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use orchestra_api::k8s_openapi::api::core::v1::{ConfigMap, Secret};
 use orchestra_api::k8s_openapi::apimachinery::pkg::apis::meta::v1::OwnerReference;
-use orchestra_api::{Api, Client, DeleteParams, Patch, PatchParams, PostParams, kinds};
+use orchestra_api::{Api, Client, DeleteParams, Patch, PatchParams, PostParams, Status, kinds};
 use orchestra_controller::controller::{Action, Controller, Retry, backoff_on_error};
 use orchestra_controller::informer::{ObjectKey, SharedInformerFactory};
 use orchestra_controller::workqueue::ItemExponentialFailureRateLimiter;
@@ -313,6 +313,104 @@ async fn watched_objects_reconcile_what_the_mapper_names_before_and_after_a_chan
         log.calls_of("red").len() == 3 && log.calls_of("blue").len() == 2
     })
     .await;
+    run.abort();
+}
+
+/// The log lines emitted while it is the thread's default subscriber: level and message.
+#[derive(Clone, Default)]
+struct LogLines(Arc<Mutex<Vec<(tracing::Level, String)>>>);
+
+impl<S: tracing::Subscriber> tracing_subscriber::Layer<S> for LogLines {
+    fn on_event(&self, event: &tracing::Event<'_>, _: tracing_subscriber::layer::Context<'_, S>) {
+        struct Message(String);
+        impl tracing::field::Visit for Message {
+            fn record_debug(&mut self, field: &tracing::field::Field, value: &dyn std::fmt::Debug) {
+                if field.name() == "message" {
+                    self.0 = format!("{value:?}");
+                }
+            }
+        }
+        let mut message = Message(String::new());
+        event.record(&mut message);
+        lock(&self.0).push((*event.metadata().level(), message.0));
+    }
+}
+
+impl LogLines {
+    fn levels_of(&self, message: &str) -> Vec<tracing::Level> {
+        lock(&self.0)
+            .iter()
+            .filter(|(_, m)| m == message)
+            .map(|(level, _)| *level)
+            .collect()
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_conflict_is_retried_with_back_off_and_logged_at_debug_other_failures_at_warn() {
+    use tracing_subscriber::layer::SubscriberExt;
+    let logs = LogLines::default();
+    let _logging =
+        tracing::subscriber::set_default(tracing_subscriber::registry().with(logs.clone()));
+    let client = local_client().await;
+    create_config_map(&client, "busy").await;
+    let factory = started_factory(&client);
+    let log = Log::new();
+    let reconcile = {
+        let client = client.clone();
+        move |cm: Arc<ConfigMap>, log: Arc<Log>| {
+            let client = client.clone();
+            async move {
+                log.record(&name_of(&cm));
+                match log.calls_of("busy").len() {
+                    // A write from a stale cache: the server answers 409 Conflict.
+                    1 => {
+                        let mut stale = (*cm).clone();
+                        stale.metadata.resource_version = Some("1".into());
+                        config_maps(&client)
+                            .replace("busy", &PostParams::default(), &stale)
+                            .await?;
+                        unreachable!("a replace from resourceVersion 1 conflicts");
+                    }
+                    2 => Err(Status::internal("the disk is full")),
+                    _ => Ok(Action::await_change()),
+                }
+            }
+        }
+    };
+    let controller = Controller::<ConfigMap>::new(&factory).rate_limiter(|| {
+        ItemExponentialFailureRateLimiter::new(Duration::from_secs(1), Duration::from_secs(60))
+    });
+    let metrics = controller.metrics();
+    let run = tokio::spawn(controller.run(reconcile, backoff_on_error, log.clone()));
+
+    log.until("a conflict, a failure and a success", |log| {
+        log.calls_of("busy").len() == 3
+    })
+    .await;
+    let calls = log.calls_of("busy");
+    let gaps: Vec<Duration> = calls.windows(2).map(|w| w[1] - w[0]).collect();
+    for (gap, expected) in gaps.iter().zip([1, 2]) {
+        let expected = Duration::from_secs(expected);
+        assert!(
+            *gap >= expected && *gap < expected + Duration::from_millis(100),
+            "both failures back off: gaps {gaps:?}"
+        );
+    }
+    assert_eq!(
+        metrics.snapshot().errors,
+        2,
+        "a conflict still counts as an error"
+    );
+    assert_eq!(
+        logs.levels_of("reconcile met a conflict; retrying"),
+        [tracing::Level::DEBUG]
+    );
+    assert_eq!(
+        logs.levels_of("reconcile failed"),
+        [tracing::Level::WARN],
+        "only the other failure is a warning"
+    );
     run.abort();
 }
 

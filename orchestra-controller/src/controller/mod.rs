@@ -20,7 +20,9 @@
 //!   acts on a half-filled cache.
 //! - **Answers.** A reconcile answers an [`Action`]: run again after a delay, or wait for a
 //!   change. A failure goes to the *error policy*, which answers a [`Retry`]: the queue's
-//!   per-key exponential back-off (the default), a fixed delay, or wait for a change. A
+//!   per-key exponential back-off (the default), a fixed delay, or wait for a change; a
+//!   failure is logged at `warn`, except a 409 Conflict, which is routine and logged at
+//!   `debug` (see [`ReconcileError`]). A
 //!   reconcile that panics counts as a failure retried with back-off (unless
 //!   [`recover_panics(false)`](Controller::recover_panics) lets the panic end the
 //!   controller, for a supervisor to restart).
@@ -81,6 +83,7 @@
 //! ```
 
 mod action;
+pub mod error;
 pub mod metrics;
 mod trigger;
 
@@ -100,6 +103,7 @@ use tokio::time::Instant;
 use tracing::Instrument;
 
 pub use self::action::{Action, Retry};
+pub use self::error::ReconcileError;
 pub use self::metrics::{ControllerMetrics, ControllerMetricsSnapshot, ReconcileResults};
 pub use self::trigger::controller_key;
 
@@ -332,7 +336,7 @@ impl<K: Object + DeserializeOwned> Controller<K> {
     ) -> impl Future<Output = ()> + Send + 'static
     where
         Ctx: Send + Sync + 'static,
-        E: fmt::Display + Send + 'static,
+        E: ReconcileError,
         R: Fn(Arc<K>, Arc<Ctx>) -> Fut + Send + Sync + 'static,
         Fut: Future<Output = Result<Action, E>> + Send + 'static,
         P: Fn(Arc<K>, &E, Arc<Ctx>) -> Retry + Send + Sync + 'static,
@@ -349,7 +353,7 @@ impl<K: Object + DeserializeOwned> Controller<K> {
     ) -> Runner<K, Ctx, R, P>
     where
         Ctx: Send + Sync + 'static,
-        E: fmt::Display + Send + 'static,
+        E: ReconcileError,
         R: Fn(Arc<K>, Arc<Ctx>) -> Fut + Send + Sync + 'static,
         Fut: Future<Output = Result<Action, E>> + Send + 'static,
         P: Fn(Arc<K>, &E, Arc<Ctx>) -> Retry + Send + Sync + 'static,
@@ -424,7 +428,7 @@ impl<K, Ctx, E, R, Fut, P> Runner<K, Ctx, R, P>
 where
     K: Object + DeserializeOwned,
     Ctx: Send + Sync + 'static,
-    E: fmt::Display + Send + 'static,
+    E: ReconcileError,
     R: Fn(Arc<K>, Arc<Ctx>) -> Fut + Send + Sync + 'static,
     Fut: Future<Output = Result<Action, E>> + Send + 'static,
     P: Fn(Arc<K>, &E, Arc<Ctx>) -> Retry + Send + Sync + 'static,
@@ -457,7 +461,7 @@ async fn run<K, Ctx, E, R, Fut, P>(controller: Controller<K>, work: Arc<Work<K, 
 where
     K: Object + DeserializeOwned,
     Ctx: Send + Sync + 'static,
-    E: fmt::Display + Send + 'static,
+    E: ReconcileError,
     R: Fn(Arc<K>, Arc<Ctx>) -> Fut + Send + Sync + 'static,
     Fut: Future<Output = Result<Action, E>> + Send + 'static,
     P: Fn(Arc<K>, &E, Arc<Ctx>) -> Retry + Send + Sync + 'static,
@@ -545,7 +549,7 @@ impl<K, Ctx, E, R, Fut, P> Work<K, Ctx, R, P>
 where
     K: Object + DeserializeOwned,
     Ctx: Send + Sync + 'static,
-    E: fmt::Display + Send + 'static,
+    E: ReconcileError,
     R: Fn(Arc<K>, Arc<Ctx>) -> Fut + Send + Sync + 'static,
     Fut: Future<Output = Result<Action, E>> + Send + 'static,
     P: Fn(Arc<K>, &E, Arc<Ctx>) -> Retry + Send + Sync + 'static,
@@ -599,7 +603,13 @@ where
             Ok(Err(error)) => {
                 self.metrics.observe(Outcome::Error, took);
                 let retry = (self.error_policy)(object, &error, Arc::clone(&self.ctx));
-                tracing::warn!(%error, ?retry, "reconcile failed");
+                if error.is_conflict() {
+                    // A write from a cache one revision behind: routine, the retry reads
+                    // the newer object (see `error`).
+                    tracing::debug!(%error, ?retry, "reconcile met a conflict; retrying");
+                } else {
+                    tracing::warn!(%error, ?retry, "reconcile failed");
+                }
                 self.retry(key, retry);
             }
             Err(panic) => {

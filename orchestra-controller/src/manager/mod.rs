@@ -75,7 +75,9 @@ use serde::de::DeserializeOwned;
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
-use crate::controller::{Action, Controller, ControllerMetrics, Retry, panic_message};
+use crate::controller::{
+    Action, Controller, ControllerMetrics, ReconcileError, Retry, panic_message,
+};
 use crate::events::{EventType, Recorder, Reporter};
 use crate::informer::SharedInformerFactory;
 use crate::informer::backoff::{Backoff, BackoffState, RandomUnit};
@@ -351,7 +353,7 @@ impl Manager {
     ) where
         K: Object + DeserializeOwned,
         Ctx: Send + Sync + 'static,
-        E: fmt::Display + Send + 'static,
+        E: ReconcileError,
         R: Fn(Arc<K>, Arc<Ctx>) -> Fut + Send + Sync + 'static,
         Fut: Future<Output = Result<Action, E>> + Send + 'static,
         P: Fn(Arc<K>, &E, Arc<Ctx>) -> Retry + Send + Sync + 'static,

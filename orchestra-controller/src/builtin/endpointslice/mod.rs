@@ -55,7 +55,7 @@ use self::endpoint::{
 };
 use self::reconciler::{DesiredEndpoint, SlicePlan};
 use self::tracker::SliceTracker;
-use crate::controller::{Action, Controller, Retry};
+use crate::controller::{Action, Controller, ReconcileError, Retry};
 use crate::events::{EventType, Recorder, Reporter};
 use crate::informer::{
     Cache, HandlerFns, HandlerRegistration, IndexError, Indexer, Informer, NAMESPACE_INDEX,
@@ -122,6 +122,15 @@ pub enum EndpointSliceError {
     /// An informer the controller reads stopped.
     #[error("an informer stopped")]
     InformerStopped,
+}
+
+impl ReconcileError for EndpointSliceError {
+    fn status(&self) -> Option<&Status> {
+        match self {
+            Self::Api(status) => Some(status),
+            _ => None,
+        }
+    }
 }
 
 /// Whether `key` is the `kubernetes` Service in `default`, whose endpoints the API server

@@ -40,7 +40,7 @@ use orchestra_api::{Client, GetParams, PostParams, ResourceKind, Status, Subreso
 
 use self::conditions::update_conditions;
 use self::deleter::ContentDeleter;
-use crate::controller::{Action, Controller, Retry};
+use crate::controller::{Action, Controller, ReconcileError, Retry};
 use crate::informer::{Cache, ObjectKey};
 use crate::manager::Manager;
 
@@ -93,6 +93,15 @@ pub enum NamespaceError {
     /// Some content could not be deleted, or is left without a reason.
     #[error("{0}")]
     Content(String),
+}
+
+impl ReconcileError for NamespaceError {
+    fn status(&self) -> Option<&Status> {
+        match self {
+            Self::Server(status) => Some(status),
+            _ => None,
+        }
+    }
 }
 
 /// Registers the namespace controller with `manager`.

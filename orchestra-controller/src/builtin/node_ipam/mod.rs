@@ -38,7 +38,7 @@ use serde_json::json;
 use tokio::sync::OnceCell;
 
 use crate::builtin::endpointslice::component_recorder;
-use crate::controller::{Action, Controller, Retry};
+use crate::controller::{Action, Controller, ReconcileError, Retry};
 use crate::events::{EventType, Recorder};
 use crate::informer::{HandlerFns, HandlerRegistration, Informer};
 use crate::manager::Manager;
@@ -99,6 +99,15 @@ pub enum AllocationError {
     /// The node informer stopped.
     #[error("the node informer stopped")]
     InformerStopped,
+}
+
+impl ReconcileError for AllocationError {
+    fn status(&self) -> Option<&Status> {
+        match self {
+            Self::Api(status) => Some(status),
+            _ => None,
+        }
+    }
 }
 
 /// The node CIDRs a node has (`spec.podCIDRs`, else `spec.podCIDR`); text that is not a CIDR
