@@ -31,7 +31,7 @@ use axum::middleware::{self, Next};
 use orchestra_api::{Status, StatusReason};
 
 use crate::authn::{self, UserInfo};
-use crate::rest::response::status_response;
+use crate::rest::response::negotiated_status_response;
 
 /// What a request asks to do, as authorization sees it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -110,10 +110,17 @@ pub fn layer(router: Router, authorizer: Arc<dyn Authorizer>) -> Router {
                 Decision::Unauthenticated => authn::unauthorized_response(),
                 Decision::Deny(reason) => {
                     tracing::debug!(user = %user.name, path = %info.path, %reason, "forbidden");
-                    status_response(&Status::failure(
-                        StatusReason::Forbidden,
-                        forbidden_message(user, &info, &reason),
-                    ))
+                    let accept = request
+                        .headers()
+                        .get(axum::http::header::ACCEPT)
+                        .and_then(|v| v.to_str().ok());
+                    negotiated_status_response(
+                        &Status::failure(
+                            StatusReason::Forbidden,
+                            forbidden_message(user, &info, &reason),
+                        ),
+                        accept,
+                    )
                 }
             }
         }
@@ -137,6 +144,43 @@ fn forbidden_message(user: &UserInfo, info: &RequestInfo, reason: &str) -> Strin
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    struct DenyAll;
+
+    impl Authorizer for DenyAll {
+        fn authorize(&self, _user: &UserInfo, _request: &RequestInfo) -> Decision {
+            Decision::Deny("no reason".to_owned())
+        }
+    }
+
+    #[tokio::test]
+    async fn a_forbidden_answer_is_written_in_the_negotiated_encoding() {
+        use tower::ServiceExt;
+        let app = layer(
+            Router::new().route("/api", axum::routing::get(|| async { "ok" })),
+            Arc::new(DenyAll),
+        );
+        let request = Request::builder()
+            .uri("/api")
+            .header("accept", "application/yaml")
+            .body(axum::body::Body::empty())
+            .expect("request");
+        let response = app.oneshot(request).await.expect("response");
+        assert_eq!(response.status(), 403);
+        assert_eq!(
+            response
+                .headers()
+                .get("content-type")
+                .and_then(|v| v.to_str().ok()),
+            Some("application/yaml")
+        );
+        let body = axum::body::to_bytes(response.into_body(), 1 << 16)
+            .await
+            .expect("body");
+        let status: serde_json::Value = serde_yaml_ng::from_slice(&body).expect("YAML");
+        assert_eq!(status["reason"], "Forbidden");
+        assert_eq!(status["code"], 403);
+    }
 
     #[test]
     fn public_info_is_exactly_the_health_and_version_reads() {

@@ -14,6 +14,7 @@ pub mod aggregated_discovery;
 pub mod body;
 pub mod discovery;
 pub mod etagged;
+pub mod negotiation;
 pub mod params;
 pub mod patch_body;
 pub mod path;
@@ -40,12 +41,13 @@ use serde_json::Value;
 
 use crate::serve::ShutdownSignal;
 use body::{BodyFormat, MAX_BODY_BYTES};
+use negotiation::Endpoint;
 use params::Query;
 use patch_body::PatchBody;
 use path::{ApiPath, ResourcePath};
 use response::{
-    Rendering, json_response, list_response, object_response, status_response, stream_response,
-    value_response,
+    Rendering, json_response, list_response, negotiated_status_response, object_response,
+    stream_response, value_response,
 };
 
 /// What the REST handlers serve from.
@@ -103,9 +105,14 @@ fn not_found_path(path: &str) -> Status {
 }
 
 async fn dispatch(State(state): State<Arc<RestState>>, request: Request) -> Response {
+    let accept = request
+        .headers()
+        .get(header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned);
     match handle(&state, request).await {
         Ok(response) => response,
-        Err(status) => status_response(&status),
+        Err(status) => negotiated_status_response(&status, accept.as_deref()),
     }
 }
 
@@ -114,6 +121,9 @@ struct Call {
     method: Method,
     query: Query,
     content_type: Option<String>,
+    /// The `Accept` header.
+    accept: Option<String>,
+    /// How objects and lists are written (negotiated for object endpoints).
     rendering: Rendering,
     body: Bytes,
     /// Fires when the server shuts down; open watches end then.
@@ -136,11 +146,29 @@ async fn handle(state: &RestState, request: Request) -> Result<Response, Status>
             .and_then(|v| v.to_str().ok())
             .map(str::to_owned)
     };
-    let rendering = Rendering::from_request(
-        header_text(header::ACCEPT).as_deref(),
+    let accept = header_text(header::ACCEPT);
+    let parsed = path::parse(&path).map_err(|_| not_found_path(&path))?;
+    if let Some(aggregated) = aggregated_discovery::respond(
+        &parsed,
+        accept.as_deref(),
+        header_text(header::IF_NONE_MATCH).as_deref(),
+    ) {
+        return if parts.method == Method::GET {
+            Ok(aggregated)
+        } else {
+            Err(Status::method_not_allowed())
+        };
+    }
+    let endpoint = match parsed {
+        ApiPath::Resource(_) => Endpoint::Object,
+        _ => Endpoint::Plain,
+    };
+    let rendering = Rendering::negotiate(
+        accept.as_deref(),
+        endpoint,
         query.get("includeObject"),
         query.pretty(),
-    );
+    )?;
     let body = axum::body::to_bytes(body, MAX_BODY_BYTES + 1)
         .await
         .map_err(|_| Status::request_entity_too_large(MAX_BODY_BYTES))?;
@@ -151,11 +179,11 @@ async fn handle(state: &RestState, request: Request) -> Result<Response, Status>
         method: parts.method.clone(),
         query,
         content_type: header_text(header::CONTENT_TYPE),
+        accept,
         rendering,
         body,
         shutdown: parts.extensions.get::<ShutdownSignal>().cloned(),
     };
-    let parsed = path::parse(&path).map_err(|_| not_found_path(&path))?;
     let get_only = |response: Response| {
         if call.method == Method::GET {
             Ok(response)
@@ -163,13 +191,6 @@ async fn handle(state: &RestState, request: Request) -> Result<Response, Status>
             Err(Status::method_not_allowed())
         }
     };
-    if let Some(aggregated) = aggregated_discovery::respond(
-        &parsed,
-        header_text(header::ACCEPT).as_deref(),
-        header_text(header::IF_NONE_MATCH).as_deref(),
-    ) {
-        return get_only(aggregated);
-    }
     match parsed {
         ApiPath::LegacyRoot => get_only(value_response(
             StatusCode::OK,
@@ -233,6 +254,7 @@ async fn resource_call(state: &RestState, r: ResourcePath, call: Call) -> Result
         // Collections.
         (Method::GET, None, None) => {
             if call.query.is_watch()? {
+                let rendering = stream_rendering(&call)?;
                 let params = call.query.watch_params()?;
                 let stream = client.watch(kind, ns, &params).await?;
                 return Ok(watch_response(
@@ -273,6 +295,7 @@ async fn resource_call(state: &RestState, r: ResourcePath, call: Call) -> Result
         // One object.
         (Method::GET, Some(name), None) => {
             if call.query.is_watch()? {
+                let rendering = stream_rendering(&call)?;
                 let mut params = call.query.watch_params()?;
                 let by_name = format!("metadata.name={name}");
                 params.field_selector = Some(match params.field_selector.take() {
@@ -406,6 +429,17 @@ async fn resource_call(state: &RestState, r: ResourcePath, call: Call) -> Result
     }
 }
 
+/// The rendering of a watch: its `Accept` header negotiated again for a stream, which cannot
+/// be YAML.
+fn stream_rendering(call: &Call) -> Result<Rendering, Status> {
+    Rendering::negotiate(
+        call.accept.as_deref(),
+        Endpoint::Stream,
+        call.query.get("includeObject"),
+        call.query.pretty(),
+    )
+}
+
 /// Delete parameters from the query and a `DeleteOptions` body.
 fn delete_params(call: &Call) -> Result<DeleteParams, Status> {
     let mut params = call.query.delete_params()?;
@@ -453,7 +487,7 @@ fn watch_response(
         None => stream,
     };
     let lines = stream.map(move |event| {
-        let encoded = if rendering.protobuf {
+        let encoded = if rendering.protobuf() {
             response::protobuf_watch_frame(kind, event)
         } else {
             encode_event(kind, event, rendering)
