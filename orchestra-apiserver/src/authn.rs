@@ -27,7 +27,7 @@
 use std::collections::BTreeMap;
 
 use axum::body::Body;
-use axum::http::{HeaderValue, Response, StatusCode, header};
+use axum::http::Response;
 use orchestra_api::Status;
 use serde::{Deserialize, Serialize};
 
@@ -157,19 +157,10 @@ pub fn user_from_peer_certificates(chain: Option<&[impl AsRef<[u8]>]>) -> UserIn
     }
 }
 
-/// Kubernetes' answer to a request it could not authenticate: `401` with a `Status` body.
-pub fn unauthorized_response() -> Response<Body> {
-    let status = Status::unauthorized("Unauthorized");
-    let body = serde_json::to_vec(&status).unwrap_or_else(|_| {
-        br#"{"kind":"Status","apiVersion":"v1","metadata":{},"status":"Failure","message":"Unauthorized","reason":"Unauthorized","code":401}"#.to_vec()
-    });
-    let mut response = Response::new(Body::from(body));
-    *response.status_mut() = StatusCode::UNAUTHORIZED;
-    response.headers_mut().insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("application/json"),
-    );
-    response
+/// Kubernetes' answer to a request it could not authenticate: `401` with a `Status` body, in
+/// the encoding the request's `Accept` header negotiates (JSON when it names nothing else).
+pub fn unauthorized_response(accept: Option<&str>) -> Response<Body> {
+    crate::rest::response::negotiated_status_response(&Status::unauthorized("Unauthorized"), accept)
 }
 
 #[cfg(test)]
@@ -233,7 +224,8 @@ mod tests {
 
     #[test]
     fn unauthorized_body_is_a_kubernetes_status() {
-        let response = unauthorized_response();
+        use axum::http::{StatusCode, header};
+        let response = unauthorized_response(None);
         assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
         assert_eq!(
             response
@@ -241,6 +233,14 @@ mod tests {
                 .get(header::CONTENT_TYPE)
                 .map(|v| v.as_bytes()),
             Some(&b"application/json"[..])
+        );
+        let yaml = unauthorized_response(Some("application/yaml"));
+        assert_eq!(yaml.status(), StatusCode::UNAUTHORIZED);
+        assert_eq!(
+            yaml.headers()
+                .get(header::CONTENT_TYPE)
+                .map(|v| v.as_bytes()),
+            Some(&b"application/yaml"[..])
         );
     }
 

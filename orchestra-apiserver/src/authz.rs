@@ -107,7 +107,12 @@ pub fn layer(router: Router, authorizer: Arc<dyn Authorizer>) -> Router {
             let user = request.extensions().get::<UserInfo>().unwrap_or(&anonymous);
             match authorizer.authorize(user, &info) {
                 Decision::Allow => next.run(request).await,
-                Decision::Unauthenticated => authn::unauthorized_response(),
+                Decision::Unauthenticated => authn::unauthorized_response(
+                    request
+                        .headers()
+                        .get(axum::http::header::ACCEPT)
+                        .and_then(|v| v.to_str().ok()),
+                ),
                 Decision::Deny(reason) => {
                     tracing::debug!(user = %user.name, path = %info.path, %reason, "forbidden");
                     let accept = request

@@ -441,7 +441,11 @@ impl Server {
             let anonymous_auth = options.anonymous_auth;
             async move {
                 if !trusted || (user.is_anonymous() && !anonymous_auth) {
-                    return Ok::<_, Infallible>(authn::unauthorized_response());
+                    let accept = request
+                        .headers()
+                        .get(hyper::header::ACCEPT)
+                        .and_then(|v| v.to_str().ok());
+                    return Ok::<_, Infallible>(authn::unauthorized_response(accept));
                 }
                 let extensions = request.extensions_mut();
                 extensions.insert::<UserInfo>(user);
