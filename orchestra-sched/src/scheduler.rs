@@ -194,7 +194,7 @@ impl Scheduler {
         let factory = SharedInformerFactory::new(self.client.clone());
         let nodes_seen = watch_nodes(&factory, &shared);
         let pods_seen = watch_pods(&factory, &shared);
-        watch_objects(&factory, &shared);
+        let objects_seen = watch_objects(&factory, &shared);
         factory.start();
         tracing::info!(profiles = ?shared.frameworks.keys().collect::<Vec<_>>(), "scheduler started");
         // As kube-scheduler waits for its caches, cycles start only once the nodes and pods
@@ -204,6 +204,11 @@ impl Scheduler {
             let _ = nodes_seen.wait_synced().await;
             let _ = pods_seen.wait_synced().await;
             let _ = factory.wait_for_cache_sync().await;
+            // The other objects (namespaces, volumes, disruption budgets, …) reach the cache
+            // through their handlers: wait until each has seen its informer's first list.
+            for registration in &objects_seen {
+                let _ = registration.wait_synced().await;
+            }
         };
         let scheduling = async {
             synced.await;
@@ -273,7 +278,12 @@ fn watch_pods(factory: &SharedInformerFactory, shared: &Arc<Shared>) -> HandlerR
 }
 
 /// Rebuilds the cluster objects from the informers' caches whenever one of them changes.
-fn watch_objects(factory: &SharedInformerFactory, shared: &Arc<Shared>) {
+/// Keeps the cache's [`ClusterObjects`] current with the informers of the objects plugins
+/// consult; the registrations tell when the first lists have been applied.
+fn watch_objects(
+    factory: &SharedInformerFactory,
+    shared: &Arc<Shared>,
+) -> Vec<HandlerRegistration> {
     let namespaces = factory.informer::<Namespace>();
     let claims = factory.informer::<PersistentVolumeClaim>();
     let volumes = factory.informer::<PersistentVolume>();
@@ -296,7 +306,13 @@ fn watch_objects(factory: &SharedInformerFactory, shared: &Arc<Shared>) {
             stateful_sets.clone(),
         );
         let shared = shared.clone();
+        // Handlers of different informers run concurrently: rebuilds take turns, so that the
+        // last one to set the objects is also the last one to have read the informers.
+        let rebuilding = Mutex::new(());
         Arc::new(move |resource: EventResource| {
+            let _turn = rebuilding
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
             let mut objects = ClusterObjects::new();
             for ns in namespaces.cache().list() {
                 objects.add_namespace(&ns);
@@ -330,24 +346,26 @@ fn watch_objects(factory: &SharedInformerFactory, shared: &Arc<Shared>) {
         informer: &Informer<K>,
         resource: EventResource,
         rebuild: &Arc<dyn Fn(EventResource) + Send + Sync>,
-    ) {
+    ) -> HandlerRegistration {
         let (a, u, d) = (rebuild.clone(), rebuild.clone(), rebuild.clone());
         informer.add_handler(
             HandlerFns::new()
                 .on_add(move |_: &Arc<K>| a(resource))
                 .on_update(move |_: &Arc<K>, _: &Arc<K>| u(resource))
                 .on_delete(move |_: &Arc<K>| d(resource)),
-        );
+        )
     }
     let rebuild: Arc<dyn Fn(EventResource) + Send + Sync> = rebuild;
-    on_change(&namespaces, EventResource::Namespace, &rebuild);
-    on_change(&claims, EventResource::PersistentVolumeClaim, &rebuild);
-    on_change(&volumes, EventResource::PersistentVolume, &rebuild);
-    on_change(&classes, EventResource::StorageClass, &rebuild);
-    on_change(&budgets, EventResource::Wildcard, &rebuild);
-    on_change(&services, EventResource::Wildcard, &rebuild);
-    on_change(&replica_sets, EventResource::Wildcard, &rebuild);
-    on_change(&stateful_sets, EventResource::Wildcard, &rebuild);
+    vec![
+        on_change(&namespaces, EventResource::Namespace, &rebuild),
+        on_change(&claims, EventResource::PersistentVolumeClaim, &rebuild),
+        on_change(&volumes, EventResource::PersistentVolume, &rebuild),
+        on_change(&classes, EventResource::StorageClass, &rebuild),
+        on_change(&budgets, EventResource::Wildcard, &rebuild),
+        on_change(&services, EventResource::Wildcard, &rebuild),
+        on_change(&replica_sets, EventResource::Wildcard, &rebuild),
+        on_change(&stateful_sets, EventResource::Wildcard, &rebuild),
+    ]
 }
 
 impl Shared {
