@@ -8,8 +8,9 @@
 //! Permit waits (with their timeouts), PreBind, and Bind, which the DefaultBinder writes to the
 //! `pods/binding` subresource. A pod that fits nowhere gets Kubernetes' `PodScheduled=False`
 //! condition with reason `Unschedulable` and the `0/N nodes are available: …` message, and a
-//! `FailedScheduling` Event; preemption deletes its victims and records
-//! `status.nominatedNodeName`.
+//! `FailedScheduling` Event; preemption marks its victims with the `DisruptionTarget` condition,
+//! deletes them (victims waiting in Permit are rejected instead) with a `Preempted` Event each,
+//! and records the preemptor's `status.nominatedNodeName`.
 //!
 //! All waiting uses tokio time, so tests can pause it.
 
@@ -27,7 +28,8 @@ use k8s_openapi::api::policy::v1::PodDisruptionBudget;
 use k8s_openapi::api::storage::v1::StorageClass;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, Time};
 use orchestra_api::{
-    Api, Client, DeleteParams, Patch, PatchParams, PostParams, Served, Subresource, kinds,
+    Api, Client, DeleteParams, Patch, PatchParams, PostParams, Served, StatusReason, Subresource,
+    kinds,
 };
 use orchestra_controller::informer::{
     HandlerFns, HandlerRegistration, Informer, SharedInformerFactory,
@@ -46,6 +48,13 @@ use crate::profiles::build_frameworks;
 use crate::schedule_one::{CycleOutcome, Scheduling, binding_cycle};
 use crate::scheduling_queue::SchedulingQueue;
 use crate::snapshot::Snapshot;
+
+/// The pod condition preemption sets on its victims before deleting them.
+const DISRUPTION_TARGET: &str = "DisruptionTarget";
+/// The reason of that condition when the scheduler preempts.
+const PREEMPTION_BY_SCHEDULER: &str = "PreemptionByScheduler";
+/// The plugin named when a victim waiting in Permit is rejected.
+const DEFAULT_PREEMPTION: &str = crate::plugins::default_preemption::NAME;
 
 /// The scheduler. See the module docs.
 pub struct Scheduler {
@@ -564,13 +573,7 @@ async fn handle_outcome(
             if let Some(result) = post_filter {
                 if let Some(node) = result.nominated_node_name.clone() {
                     for victim in &result.victims {
-                        let api: Api<Pod> =
-                            Api::namespaced(shared.client.clone(), victim.namespace());
-                        if let Err(error) =
-                            api.delete(victim.name(), &DeleteParams::default()).await
-                        {
-                            tracing::warn!(victim = victim.key(), %error, "could not delete preemption victim");
-                        }
+                        preempt(shared, &retry.pod, victim, &node).await;
                     }
                     let mut object = (*retry.pod.pod).clone();
                     object
@@ -609,6 +612,88 @@ async fn handle_outcome(
             record_failure(shared, &pod, "SchedulerError", &status.message(), None).await;
         }
     }
+}
+
+/// Evicts one victim of `preemptor`'s preemption on `node`, as Kubernetes' `PreemptPod`
+/// does: a victim waiting in Permit is rejected (it goes back to the queue; nothing is
+/// written); a victim already terminating is left to finish; any other first gets the
+/// `DisruptionTarget` condition (reason `PreemptionByScheduler`), then is deleted gracefully.
+/// Each victim gets a `Preempted` Event.
+async fn preempt(shared: &Arc<Shared>, preemptor: &PodInfo, victim: &PodInfo, node: &str) {
+    if let Some(waiting) = shared.handle.waiting_pods().get(victim.uid()) {
+        waiting.reject(DEFAULT_PREEMPTION, "preempted");
+    } else if victim.is_terminating() {
+        return;
+    } else {
+        let message = format!(
+            "{}: preempting to accommodate a higher priority pod",
+            preemptor.scheduler_name()
+        );
+        let marked = victim
+            .pod
+            .status
+            .as_ref()
+            .and_then(|s| s.conditions.as_ref())
+            .is_some_and(|conditions| {
+                conditions.iter().any(|c| {
+                    c.type_ == DISRUPTION_TARGET
+                        && c.status == "True"
+                        && c.reason.as_deref() == Some(PREEMPTION_BY_SCHEDULER)
+                        && c.message.as_deref() == Some(message.as_str())
+                })
+            });
+        let api: Api<Pod> = Api::namespaced(shared.client.clone(), victim.namespace());
+        if !marked {
+            let condition = PodCondition {
+                type_: DISRUPTION_TARGET.to_owned(),
+                status: "True".to_owned(),
+                reason: Some(PREEMPTION_BY_SCHEDULER.to_owned()),
+                message: Some(message),
+                last_transition_time: Some(Time(jiff::Timestamp::now())),
+                last_probe_time: None,
+                observed_generation: None,
+            };
+            // Conditions merge by type: the victim's other conditions stay as they are.
+            let patch =
+                Patch::Strategic(serde_json::json!({"status": {"conditions": [condition]}}));
+            match api
+                .patch_status(victim.name(), &PatchParams::default(), &patch)
+                .await
+            {
+                Ok(_) => {}
+                Err(error) if error.is(&StatusReason::NotFound) => return,
+                Err(error) => {
+                    tracing::warn!(victim = victim.key(), %error, "could not add the DisruptionTarget condition; not deleting the victim");
+                    return;
+                }
+            }
+        }
+        match api.delete(victim.name(), &DeleteParams::default()).await {
+            Ok(_) => {}
+            Err(error) if error.is(&StatusReason::NotFound) => return,
+            Err(error) => {
+                tracing::warn!(victim = victim.key(), %error, "could not delete preemption victim");
+                return;
+            }
+        }
+    }
+    let message = format!(
+        "Preempted by pod {} on node {node}",
+        preemptor.pod.metadata.uid.as_deref().unwrap_or_default()
+    );
+    emit_event(
+        shared,
+        victim,
+        EventNote {
+            component: preemptor.scheduler_name(),
+            type_: "Normal",
+            reason: "Preempted",
+            action: "Preempting",
+            message: &message,
+            related: Some(preemptor),
+        },
+    )
+    .await;
 }
 
 async fn bind(
@@ -651,7 +736,19 @@ async fn bind(
         }
         shared.handle.nominator().remove(pod.uid());
         let message = format!("Successfully assigned {} to {node}", pod.key());
-        emit_event(&shared, &pod, "Normal", "Scheduled", &message).await;
+        emit_event(
+            &shared,
+            &pod,
+            EventNote {
+                component: pod.scheduler_name(),
+                type_: "Normal",
+                reason: "Scheduled",
+                action: "Binding",
+                message: &message,
+                related: None,
+            },
+        )
+        .await;
         shared.wake.notify_one();
         return;
     }
@@ -737,10 +834,47 @@ async fn record_failure(
             tracing::debug!(pod = pod.key(), %error, "could not record the scheduling failure");
         }
     }
-    emit_event(shared, pod, "Warning", "FailedScheduling", message).await;
+    emit_event(
+        shared,
+        pod,
+        EventNote {
+            component: pod.scheduler_name(),
+            type_: "Warning",
+            reason: "FailedScheduling",
+            action: "Scheduling",
+            message,
+            related: None,
+        },
+    )
+    .await;
 }
 
-async fn emit_event(shared: &Arc<Shared>, pod: &PodInfo, kind: &str, reason: &str, message: &str) {
+/// What an Event the scheduler records says.
+struct EventNote<'a> {
+    /// The reporting scheduler (`schedulerName` of the profile).
+    component: &'a str,
+    /// `Normal` or `Warning`.
+    type_: &'a str,
+    reason: &'a str,
+    action: &'a str,
+    message: &'a str,
+    /// The other pod involved (the preemptor of a `Preempted` victim).
+    related: Option<&'a PodInfo>,
+}
+
+fn pod_reference(pod: &PodInfo) -> ObjectReference {
+    ObjectReference {
+        api_version: Some("v1".to_owned()),
+        kind: Some("Pod".to_owned()),
+        name: Some(pod.name().to_owned()),
+        namespace: Some(pod.namespace().to_owned()),
+        uid: pod.pod.metadata.uid.clone(),
+        ..ObjectReference::default()
+    }
+}
+
+/// Records an Event about `pod`.
+async fn emit_event(shared: &Arc<Shared>, pod: &PodInfo, note: EventNote<'_>) {
     let now = jiff::Timestamp::now();
     let event = Event {
         metadata: ObjectMeta {
@@ -748,30 +882,17 @@ async fn emit_event(shared: &Arc<Shared>, pod: &PodInfo, kind: &str, reason: &st
             namespace: Some(pod.namespace().to_owned()),
             ..ObjectMeta::default()
         },
-        involved_object: ObjectReference {
-            api_version: Some("v1".to_owned()),
-            kind: Some("Pod".to_owned()),
-            name: Some(pod.name().to_owned()),
-            namespace: Some(pod.namespace().to_owned()),
-            uid: pod.pod.metadata.uid.clone(),
-            ..ObjectReference::default()
-        },
-        reason: Some(reason.to_owned()),
-        message: Some(message.to_owned()),
-        type_: Some(kind.to_owned()),
-        action: Some(
-            if reason == "Scheduled" {
-                "Binding"
-            } else {
-                "Scheduling"
-            }
-            .to_owned(),
-        ),
+        involved_object: pod_reference(pod),
+        related: note.related.map(pod_reference),
+        reason: Some(note.reason.to_owned()),
+        message: Some(note.message.to_owned()),
+        type_: Some(note.type_.to_owned()),
+        action: Some(note.action.to_owned()),
         source: Some(EventSource {
-            component: Some(pod.scheduler_name().to_owned()),
+            component: Some(note.component.to_owned()),
             host: None,
         }),
-        reporting_component: Some(pod.scheduler_name().to_owned()),
+        reporting_component: Some(note.component.to_owned()),
         first_timestamp: Some(Time(now)),
         last_timestamp: Some(Time(now)),
         count: Some(1),
