@@ -10,7 +10,10 @@
 //! condition with reason `Unschedulable` and the `0/N nodes are available: …` message, and a
 //! `FailedScheduling` Event; preemption marks its victims with the `DisruptionTarget` condition,
 //! deletes them (victims waiting in Permit are rejected instead) with a `Preempted` Event each,
-//! and records the preemptor's `status.nominatedNodeName`.
+//! and records the preemptor's `status.nominatedNodeName`; pods of lower priority nominated to
+//! the same node lose their nomination (in the nominator and in their status), since the room
+//! they were waiting for is the preemptor's now. The nominator follows the pods'
+//! `status.nominatedNodeName` as the informer reports them.
 //!
 //! All waiting uses tokio time, so tests can pause it.
 
@@ -408,7 +411,9 @@ impl Shared {
             && pod.metadata.deletion_timestamp.is_none()
             && !is_finished(pod)
         {
-            state.queue.add(Arc::new(PodInfo::new(pod.clone())), now);
+            let info = Arc::new(PodInfo::new(pod.clone()));
+            self.follow_nomination(None, &info);
+            state.queue.add(info, now);
         }
         drop(state);
         self.wake.notify_one();
@@ -420,6 +425,7 @@ impl Shared {
         let mut state = self.lock();
         if is_assigned(new) {
             state.queue.delete(&uid);
+            self.handle.nominator().remove(&uid);
             if is_finished(new) {
                 let _ = state.cache.remove_pod(&uid);
                 state.queue.move_on_event(
@@ -453,12 +459,43 @@ impl Shared {
         } else if self.responsible_for(new) {
             if new.metadata.deletion_timestamp.is_some() || is_finished(new) {
                 state.queue.delete(&uid);
+                self.handle.nominator().remove(&uid);
             } else if !state.cache.is_assumed(&uid) {
-                state.queue.update(Arc::new(PodInfo::new(new.clone())), now);
+                let info = Arc::new(PodInfo::new(new.clone()));
+                self.follow_nomination(Some(old), &info);
+                state.queue.update(info, now);
             }
         }
         drop(state);
         self.wake.notify_one();
+    }
+
+    /// Keeps the nominator in step with a pending pod's `status.nominatedNodeName`, as
+    /// Kubernetes' queue does on each add and update of a pod: a pod whose status names a node
+    /// is nominated there; a pod whose status just lost its node (another preemption cleared
+    /// it) loses its nomination; a pod whose status names no node before and after keeps the
+    /// node this scheduler nominated it to (the status write may not have been seen yet), with
+    /// its object refreshed.
+    fn follow_nomination(&self, old: Option<&Pod>, new: &Arc<PodInfo>) {
+        let nominator = self.handle.nominator();
+        if let Some(node) = new.nominated_node_name() {
+            nominator.add(new.clone(), node);
+            return;
+        }
+        let had_nomination = old
+            .and_then(|p| p.status.as_ref())
+            .and_then(|s| s.nominated_node_name.as_deref())
+            .is_some_and(|n| !n.is_empty());
+        if had_nomination {
+            nominator.remove(new.uid());
+        } else if let Some(node) = nominator.node_of(new.uid()) {
+            let mut object = (*new.pod).clone();
+            object
+                .status
+                .get_or_insert_with(Default::default)
+                .nominated_node_name = Some(node.clone());
+            nominator.add(Arc::new(PodInfo::new(object)), &node);
+        }
     }
 
     fn pod_deleted(&self, pod: &Arc<Pod>) {
@@ -575,6 +612,7 @@ async fn handle_outcome(
                     for victim in &result.victims {
                         preempt(shared, &retry.pod, victim, &node).await;
                     }
+                    clear_lower_priority_nominations(shared, &retry.pod, &node).await;
                     let mut object = (*retry.pod.pod).clone();
                     object
                         .status
@@ -694,6 +732,49 @@ async fn preempt(shared: &Arc<Shared>, preemptor: &PodInfo, victim: &PodInfo, no
         },
     )
     .await;
+}
+
+/// Drops the nominations to `node` of pods of lower priority than `preemptor`, as Kubernetes'
+/// preemption does once it has made room there for `preemptor`: those pods may no longer fit
+/// on the node (the room is the preemptor's now), so they look for another place when next
+/// tried. The nominator forgets them at once, so no Filter counts them on the node any more,
+/// and their `status.nominatedNodeName` is cleared through the API (a pod whose object names
+/// no node is not written). A failed write is logged and does not fail the preemption: the
+/// in-memory nomination is already gone.
+async fn clear_lower_priority_nominations(shared: &Arc<Shared>, preemptor: &PodInfo, node: &str) {
+    let nominator = shared.handle.nominator();
+    let displaced: Vec<Arc<PodInfo>> = nominator
+        .pods_for_node(node)
+        .into_iter()
+        .filter(|p| p.priority < preemptor.priority)
+        .collect();
+    for pod in &displaced {
+        nominator.remove(pod.uid());
+    }
+    for pod in displaced {
+        if pod.nominated_node_name().is_none() {
+            continue;
+        }
+        let api: Api<Pod> = Api::namespaced(shared.client.clone(), pod.namespace());
+        let patch = Patch::Merge(serde_json::json!({"status": {"nominatedNodeName": null}}));
+        match api
+            .patch_status(pod.name(), &PatchParams::default(), &patch)
+            .await
+        {
+            Ok(_) => {
+                tracing::debug!(
+                    pod = pod.key(),
+                    node,
+                    preemptor = preemptor.key(),
+                    "cleared the nomination of a lower-priority pod"
+                );
+            }
+            Err(error) if error.is(&StatusReason::NotFound) => {}
+            Err(error) => {
+                tracing::warn!(pod = pod.key(), %error, "could not clear the nominatedNodeName of a lower-priority pod");
+            }
+        }
+    }
 }
 
 async fn bind(

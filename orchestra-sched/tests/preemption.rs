@@ -7,7 +7,9 @@
 //! `PreemptionByScheduler`) and a `Preempted` Event, then is deleted gracefully; once the
 //! victims are gone (the test confirms their deletion as a kubelet would), the preemptor is
 //! bound to the nominated node. A victim still waiting in Permit is not deleted: it is
-//! rejected and goes back to the queue.
+//! rejected and goes back to the queue. Pods of lower priority nominated to the node a
+//! preemption makes room on lose their nomination (`status.nominatedNodeName` cleared, and no
+//! longer counted on that node).
 
 mod cluster;
 
@@ -272,6 +274,137 @@ async fn when_every_node_violates_a_budget_preemption_picks_the_fewest_violation
     .await
     .expect("preemptor");
     preemption_goes_to(&client, "urgent", "n2", &["b-1", "c-1"], &["a-1", "a-2"]).await;
+    running.stop().await;
+}
+
+/// A pod like [`pod`] that only `node` suits (a `nodeSelector` on its hostname label).
+fn pinned_pod(name: &str, cpu: &str, class: &str, node: &str) -> Pod {
+    let mut pinned = pod(name, cpu, class, name, None);
+    if let Some(spec) = pinned.spec.as_mut() {
+        spec.node_selector = Some([("kubernetes.io/hostname".to_owned(), node.to_owned())].into());
+    }
+    pinned
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn preemption_clears_the_nominations_of_lower_priority_pods_to_its_node() {
+    let client = cluster::client().await;
+    priority_classes(&client).await;
+    nodes(&client, &["n1", "n2"]).await;
+    let pods: Api<Pod> = Api::namespaced(client.clone(), "default");
+    // n1 runs a low-priority pod; n2 a high-priority one that nobody here may preempt.
+    for (name, class, node) in [("filler", "low", "n1"), ("blocker", "high", "n2")] {
+        pods.create(
+            &PostParams::default(),
+            &pod(name, "1500m", class, name, Some(node)),
+        )
+        .await
+        .expect("running pod");
+    }
+    let running =
+        cluster::start_scheduler(client.clone(), KubeSchedulerConfiguration::default_config());
+    // A mid-priority pod preempts the filler and is nominated to n1, waiting for it to go.
+    pods.create(
+        &PostParams::default(),
+        &pod("waiting", "1500m", "mid", "waiting", None),
+    )
+    .await
+    .expect("mid-priority pod");
+    let waiting = cluster::wait_for(&pods, "waiting", "the mid-priority pod's nomination", |p| {
+        p.and_then(nominated_node).is_some()
+    })
+    .await
+    .expect("mid-priority pod");
+    assert_eq!(nominated_node(&waiting), Some("n1"));
+    cluster::wait_for(&pods, "filler", "the filler's graceful deletion", |p| {
+        p.is_some_and(|p| p.metadata.deletion_timestamp.is_some())
+    })
+    .await;
+    // A high-priority pod comes while the filler still holds its cpu: n1 is again the node
+    // where preemption helps (the mid-priority pod's nomination does not count against a pod
+    // of higher priority), and the room there becomes the high-priority pod's.
+    pods.create(
+        &PostParams::default(),
+        &pod("urgent", "1500m", "high", "urgent", None),
+    )
+    .await
+    .expect("preemptor");
+    let urgent = cluster::wait_for(&pods, "urgent", "the preemptor's nomination", |p| {
+        p.and_then(nominated_node).is_some()
+    })
+    .await
+    .expect("preemptor");
+    assert_eq!(nominated_node(&urgent), Some("n1"));
+    // The mid-priority pod no longer counts on n1: its nomination is cleared, and it is still
+    // pending, marked unschedulable.
+    let displaced = cluster::wait_for(
+        &pods,
+        "waiting",
+        "the mid-priority pod's nomination to be cleared",
+        |p| p.is_some_and(|p| nominated_node(p).is_none()),
+    )
+    .await
+    .expect("mid-priority pod");
+    assert_eq!(bound_node(&displaced), None);
+    let scheduled = condition(&displaced, "PodScheduled").expect("PodScheduled condition");
+    assert_eq!(
+        (scheduled.status.as_str(), scheduled.reason.as_deref()),
+        ("False", Some("Unschedulable"))
+    );
+    assert!(
+        scheduled
+            .message
+            .as_deref()
+            .is_some_and(|m| m.starts_with("0/2 nodes are available: ")),
+        "{scheduled:?}"
+    );
+    // The filler goes (as the kubelet would confirm): the high-priority pod takes n1.
+    let now = DeleteParams {
+        grace_period_seconds: Some(0),
+        ..DeleteParams::default()
+    };
+    pods.delete("filler", &now).await.expect("confirm deletion");
+    let urgent = cluster::wait_for(&pods, "urgent", "the preemptor's binding", |p| {
+        p.and_then(bound_node).is_some()
+    })
+    .await
+    .expect("preemptor");
+    assert_eq!(bound_node(&urgent), Some("n1"));
+    // Nothing reserves n1's last 500m for the mid-priority pod any more: a small low-priority
+    // pod that only n1 suits fits there (a nomination of the mid-priority pod would count
+    // against it, and it would not).
+    pods.create(
+        &PostParams::default(),
+        &pinned_pod("small", "400m", "low", "n1"),
+    )
+    .await
+    .expect("small pod");
+    let small = cluster::wait_for(&pods, "small", "the small pod's binding", |p| {
+        p.and_then(bound_node).is_some()
+    })
+    .await
+    .expect("small pod");
+    assert_eq!(bound_node(&small), Some("n1"));
+    let waiting = pods.get("waiting").await.expect("mid-priority pod");
+    assert_eq!(
+        (bound_node(&waiting), nominated_node(&waiting)),
+        (None, None)
+    );
+    // Room elsewhere: the mid-priority pod is scheduled there.
+    nodes(&client, &["n3"]).await;
+    let placed = cluster::wait_for(&pods, "waiting", "the mid-priority pod's binding", |p| {
+        p.and_then(bound_node).is_some()
+    })
+    .await
+    .expect("mid-priority pod");
+    assert_eq!(bound_node(&placed), Some("n3"));
+    for other in ["urgent", "small", "blocker"] {
+        let pod = pods.get(other).await.expect("pod");
+        assert!(
+            pod.metadata.deletion_timestamp.is_none(),
+            "{other} was deleted"
+        );
+    }
     running.stop().await;
 }
 
