@@ -46,16 +46,13 @@ use crate::framework::{
     ActionType, ClusterEvent, CycleState, EventObject, EventResource, Framework, Handle,
     QueuedPodInfo, Registry, Status,
 };
+use crate::plugins::default_preemption::{DISRUPTION_TARGET, REASON_PREEMPTION_BY_SCHEDULER};
 use crate::pod_info::PodInfo;
 use crate::profiles::build_frameworks;
 use crate::schedule_one::{CycleOutcome, Scheduling, binding_cycle};
 use crate::scheduling_queue::SchedulingQueue;
 use crate::snapshot::Snapshot;
 
-/// The pod condition preemption sets on its victims before deleting them.
-const DISRUPTION_TARGET: &str = "DisruptionTarget";
-/// The reason of that condition when the scheduler preempts.
-const PREEMPTION_BY_SCHEDULER: &str = "PreemptionByScheduler";
 /// The plugin named when a victim waiting in Permit is rejected.
 const DEFAULT_PREEMPTION: &str = crate::plugins::default_preemption::NAME;
 
@@ -676,7 +673,7 @@ async fn preempt(shared: &Arc<Shared>, preemptor: &PodInfo, victim: &PodInfo, no
                 conditions.iter().any(|c| {
                     c.type_ == DISRUPTION_TARGET
                         && c.status == "True"
-                        && c.reason.as_deref() == Some(PREEMPTION_BY_SCHEDULER)
+                        && c.reason.as_deref() == Some(REASON_PREEMPTION_BY_SCHEDULER)
                         && c.message.as_deref() == Some(message.as_str())
                 })
             });
@@ -685,7 +682,7 @@ async fn preempt(shared: &Arc<Shared>, preemptor: &PodInfo, victim: &PodInfo, no
             let condition = PodCondition {
                 type_: DISRUPTION_TARGET.to_owned(),
                 status: "True".to_owned(),
-                reason: Some(PREEMPTION_BY_SCHEDULER.to_owned()),
+                reason: Some(REASON_PREEMPTION_BY_SCHEDULER.to_owned()),
                 message: Some(message),
                 last_transition_time: Some(Time(jiff::Timestamp::now())),
                 last_probe_time: None,

@@ -9,7 +9,8 @@
 //! bound to the nominated node. A victim still waiting in Permit is not deleted: it is
 //! rejected and goes back to the queue. Pods of lower priority nominated to the node a
 //! preemption makes room on lose their nomination (`status.nominatedNodeName` cleared, and no
-//! longer counted on that node).
+//! longer counted on that node). A preemptor whose nominated node still has a victim
+//! terminating does not preempt again: it waits for that victim to go.
 
 mod cluster;
 
@@ -405,6 +406,112 @@ async fn preemption_clears_the_nominations_of_lower_priority_pods_to_its_node() 
             "{other} was deleted"
         );
     }
+    running.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_preemptor_waits_for_its_terminating_victim_instead_of_preempting_again() {
+    let client = cluster::client().await;
+    priority_classes(&client).await;
+    nodes(&client, &["n1"]).await;
+    let pods: Api<Pod> = Api::namespaced(client.clone(), "default");
+    for (name, cpu) in [("old", "1500m"), ("keep", "400m")] {
+        pods.create(
+            &PostParams::default(),
+            &pod(name, cpu, "low", name, Some("n1")),
+        )
+        .await
+        .expect("running pod");
+    }
+    let running =
+        cluster::start_scheduler(client.clone(), KubeSchedulerConfiguration::default_config());
+    // Evicting "old" alone makes room (1500m + 400m of 2 cpus): "keep" is spared.
+    pods.create(
+        &PostParams::default(),
+        &pod("urgent", "1500m", "high", "urgent", None),
+    )
+    .await
+    .expect("preemptor");
+    let urgent = cluster::wait_for(&pods, "urgent", "the preemptor's nomination", |p| {
+        p.and_then(nominated_node).is_some()
+    })
+    .await
+    .expect("preemptor");
+    assert_eq!(nominated_node(&urgent), Some("n1"));
+    let old = cluster::wait_for(&pods, "old", "the victim's graceful deletion", |p| {
+        p.is_some_and(|p| p.metadata.deletion_timestamp.is_some())
+    })
+    .await
+    .expect("the victim is still there, terminating");
+    assert!(condition(&old, "DisruptionTarget").is_some());
+    // While "old" terminates, n1 shrinks to 1800m cpu and 150Mi memory: the preemptor is
+    // tried again (its node's allocatable changed), and a preemption now would have to evict
+    // "keep" as well (1500m + 400m > 1800m). It does not preempt: its nominated node still has
+    // its victim terminating, and it waits for that one to go.
+    let node_api: Api<Node> = Api::all(client.clone());
+    node_api
+        .patch_status(
+            "n1",
+            &PatchParams::default(),
+            &Patch::Merge(json!({"status": {"allocatable": {"cpu": "1800m", "memory": "150Mi"}}})),
+        )
+        .await
+        .expect("shrink n1");
+    // The memory in the message shows the attempt saw the smaller node (three pods of 64Mi
+    // do not fit in 150Mi while "old" is there).
+    let waited = cluster::wait_for(
+        &pods,
+        "urgent",
+        "the preemptor's attempt on the smaller node",
+        |p| {
+            p.and_then(|p| condition(p, "PodScheduled"))
+                .and_then(|c| c.message.as_deref())
+                .is_some_and(|m| m.contains("Insufficient memory"))
+        },
+    )
+    .await
+    .expect("preemptor");
+    let scheduled = condition(&waited, "PodScheduled").expect("PodScheduled condition");
+    assert_eq!(
+        scheduled.message.as_deref(),
+        Some(
+            "0/1 nodes are available: 1 Insufficient cpu, 1 Insufficient memory. preemption: not eligible due to a terminating pod on the nominated node.."
+        )
+    );
+    assert_eq!(nominated_node(&waited), Some("n1"));
+    let keep = pods.get("keep").await.expect("keep");
+    assert!(
+        keep.metadata.deletion_timestamp.is_none(),
+        "keep was deleted"
+    );
+    assert!(
+        condition(&keep, "DisruptionTarget").is_none(),
+        "keep was marked for disruption"
+    );
+    // Once "old" is gone, the preemptor still does not fit next to "keep" on the smaller
+    // node, and nothing of its own terminates there any more: now it preempts "keep".
+    let now = DeleteParams {
+        grace_period_seconds: Some(0),
+        ..DeleteParams::default()
+    };
+    pods.delete("old", &now).await.expect("confirm deletion");
+    let keep = cluster::wait_for(
+        &pods,
+        "keep",
+        "the second victim's graceful deletion",
+        |p| p.is_none_or(|p| p.metadata.deletion_timestamp.is_some()),
+    )
+    .await
+    .expect("the second victim is still there, terminating");
+    let target = condition(&keep, "DisruptionTarget").expect("DisruptionTarget condition");
+    assert_eq!(target.reason.as_deref(), Some("PreemptionByScheduler"));
+    pods.delete("keep", &now).await.expect("confirm deletion");
+    let bound = cluster::wait_for(&pods, "urgent", "the preemptor's binding", |p| {
+        p.and_then(bound_node).is_some()
+    })
+    .await
+    .expect("preemptor");
+    assert_eq!(bound_node(&bound), Some("n1"));
     running.stop().await;
 }
 

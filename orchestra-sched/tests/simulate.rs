@@ -250,3 +250,134 @@ fn preemption_finds_the_same_victims_on_one_thread_and_on_several() {
     assert!(high.iter().all(|p| p.outcome == Outcome::Scheduled));
     assert!(high.iter().all(|p| p.nominated_node == p.node), "{high:?}");
 }
+
+#[test]
+fn only_a_victim_terminating_by_preemption_on_its_nominated_node_holds_a_preemptor_back() {
+    // Kubernetes' PodEligibleToPreemptOthers: a pod nominated to n1 does not preempt again
+    // while a pod of lower priority there is terminating because a scheduler preempted it
+    // (being deleted, DisruptionTarget=True with reason PreemptionByScheduler); any other
+    // terminating or marked pod leaves it free to preempt. Here preempting means evicting
+    // "keep" (700m + 900m + 1000m do not fit in 1800m; without "keep" they do).
+    struct Case {
+        name: &'static str,
+        priority: i32,
+        deleting: bool,
+        disruption: Option<(&'static str, &'static str)>,
+        held_back: bool,
+    }
+    let cases = [
+        Case {
+            name: "a victim of a preemption, terminating",
+            priority: 1,
+            deleting: true,
+            disruption: Some(("True", "PreemptionByScheduler")),
+            held_back: true,
+        },
+        Case {
+            name: "deleted by its owner",
+            priority: 1,
+            deleting: true,
+            disruption: None,
+            held_back: false,
+        },
+        Case {
+            name: "drained through the Eviction API",
+            priority: 1,
+            deleting: true,
+            disruption: Some(("True", "EvictionByEvictionAPI")),
+            held_back: false,
+        },
+        Case {
+            name: "marked by a preemption whose condition is no longer true",
+            priority: 1,
+            deleting: true,
+            disruption: Some(("False", "PreemptionByScheduler")),
+            held_back: false,
+        },
+        Case {
+            name: "marked by a preemption but not being deleted",
+            priority: 1,
+            deleting: false,
+            disruption: Some(("True", "PreemptionByScheduler")),
+            held_back: false,
+        },
+        Case {
+            name: "a victim of a preemption of the preemptor's own priority",
+            priority: 100,
+            deleting: true,
+            disruption: Some(("True", "PreemptionByScheduler")),
+            held_back: false,
+        },
+    ];
+    for case in cases {
+        let mut old = pod(
+            "old",
+            "700m",
+            "64Mi",
+            json!({}),
+            json!({"priority": case.priority, "nodeName": "n1"}),
+        );
+        if case.deleting {
+            old.metadata.deletion_timestamp =
+                Some(k8s_openapi::apimachinery::pkg::apis::meta::v1::Time(
+                    "2024-01-01T00:00:00Z".parse().expect("time"),
+                ));
+        }
+        if let Some((status, reason)) = case.disruption {
+            old.status = Some(
+                serde_json::from_value(json!({"conditions": [{
+                    "type": "DisruptionTarget", "status": status, "reason": reason,
+                    "message": "default-scheduler: preempting to accommodate a higher priority pod"
+                }]}))
+                .expect("status"),
+            );
+        }
+        let keep = pod(
+            "keep",
+            "900m",
+            "64Mi",
+            json!({}),
+            json!({"priority": 1, "nodeName": "n1"}),
+        );
+        let mut high = pod("high", "1000m", "64Mi", json!({}), json!({"priority": 100}));
+        high.status =
+            Some(serde_json::from_value(json!({"nominatedNodeName": "n1"})).expect("status"));
+        let result = simulate(
+            vec![simple_node("n1", "1800m", "4Gi")],
+            vec![old, keep, high],
+            &default_config(),
+        )
+        .expect("simulate");
+        let keep = result.placement("default/keep").expect("keep");
+        let high = result.placement("default/high").expect("high");
+        if case.held_back {
+            assert_eq!(keep.outcome, Outcome::AlreadyBound, "{}", case.name);
+            assert_eq!(high.outcome, Outcome::Unschedulable, "{}", case.name);
+            assert_eq!(
+                high.message.as_deref(),
+                Some(
+                    "0/1 nodes are available: 1 Insufficient cpu. preemption: not eligible due to a terminating pod on the nominated node.."
+                ),
+                "{}",
+                case.name
+            );
+        } else {
+            assert_eq!(
+                keep.outcome,
+                Outcome::Preempted {
+                    by: "default/high".into()
+                },
+                "{}",
+                case.name
+            );
+            assert_eq!(
+                (high.node.as_deref(), high.nominated_node.as_deref()),
+                (Some("n1"), Some("n1")),
+                "{}",
+                case.name
+            );
+        }
+        let old = result.placement("default/old").expect("old");
+        assert_eq!(old.outcome, Outcome::AlreadyBound, "{}", case.name);
+    }
+}

@@ -14,7 +14,10 @@
 //! victims. The result nominates that node (`status.nominatedNodeName`) and lists the victims;
 //! the scheduler (or simulation) evicts them.
 //!
-//! Pods with `preemptionPolicy: Never` do not preempt.
+//! Pods with `preemptionPolicy: Never` do not preempt, and neither does a pod whose nominated
+//! node still has a lower-priority pod terminating because of a preemption (Kubernetes'
+//! `PodEligibleToPreemptOthers`): it waits for its victims to go rather than picking more of
+//! them — unless Filter found the nominated node unusable in a way preemption cannot change.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -40,6 +43,14 @@ pub const NAME: &str = "DefaultPreemption";
 pub const REASON_NOT_HELPFUL: &str = "Preemption is not helpful for scheduling";
 /// The status of nodes without lower-priority pods.
 pub const REASON_NO_VICTIMS: &str = "No preemption victims found for incoming pod";
+
+/// Why a preemptor whose nominated node still has a victim terminating does not preempt again.
+pub const REASON_TERMINATING_VICTIM: &str =
+    "not eligible due to a terminating pod on the nominated node.";
+/// The pod condition preemption sets on its victims before deleting them.
+pub const DISRUPTION_TARGET: &str = "DisruptionTarget";
+/// The reason of that condition when a scheduler preempts.
+pub const REASON_PREEMPTION_BY_SCHEDULER: &str = "PreemptionByScheduler";
 
 /// Dry runs of at least this many nodes are spread over the handle's threads.
 const PARALLEL_DRY_RUN_WAVE: usize = 32;
@@ -73,6 +84,24 @@ pub fn more_important(a: &PodInfo, b: &PodInfo) -> bool {
 fn start_nanos(pod: &PodInfo) -> i128 {
     // A pod that has not started counts as starting now, i.e. after every started pod.
     pod.start_time().map_or(i128::MAX, |t| t.as_nanosecond())
+}
+
+/// Whether `pod` is terminating because a scheduler preempted it (Kubernetes'
+/// `podTerminatingByPreemption`): it is being deleted, and its `DisruptionTarget` condition is
+/// `True` with reason `PreemptionByScheduler`. A pod deleted for another reason (by its owner,
+/// drained through the Eviction API) is not.
+pub fn terminating_by_preemption(pod: &PodInfo) -> bool {
+    if !pod.is_terminating() {
+        return false;
+    }
+    pod.pod
+        .status
+        .as_ref()
+        .and_then(|s| s.conditions.as_ref())
+        .and_then(|conditions| conditions.iter().find(|c| c.type_ == DISRUPTION_TARGET))
+        .is_some_and(|c| {
+            c.status == "True" && c.reason.as_deref() == Some(REASON_PREEMPTION_BY_SCHEDULER)
+        })
 }
 
 struct Budget {
@@ -423,17 +452,14 @@ impl DefaultPreemption {
             let status = snapshot.index_of(nominated).map(|i| statuses.get(i).code());
             if status.is_some_and(|c| c != Code::UnschedulableAndUnresolvable) {
                 if let Some(node) = snapshot.get(nominated) {
+                    // It already preempted there and waits for its victims to go, rather
+                    // than picking more of them.
                     if node
                         .pods()
                         .iter()
-                        .any(|p| p.is_terminating() && p.priority < pod.priority)
+                        .any(|p| p.priority < pod.priority && terminating_by_preemption(p))
                     {
-                        return (
-                            None,
-                            Status::unschedulable(
-                                "not eligible due to a terminating pod on the nominated node.",
-                            ),
-                        );
+                        return (None, Status::unschedulable(REASON_TERMINATING_VICTIM));
                     }
                 }
             }
