@@ -14,6 +14,9 @@
 //!   no finalizers (then it is gone); otherwise it is [`DeleteOutcome::Deleted`]. An answer
 //!   that is a `Success` Status (as some Kubernetes resources give) is `Deleted`, with an
 //!   object holding the name, namespace and uid from the Status's details.
+//! * **patch** — the object answered, and for `Client::patch_outcome` whether the patch
+//!   created it (`201 Created`: a server-side apply of a new name) and the texts of the
+//!   answer's `Warning` headers.
 //! * **binding / eviction** — Kubernetes answers `201` with a `Success` Status; the call
 //!   returns the posted object, as `LocalClient` does.
 
@@ -26,8 +29,8 @@ use k8s_openapi::api::autoscaling::v1::Scale;
 use orchestra_api::object::{ObjectCodec, TypedCodec};
 use orchestra_api::{
     ArcObject, Client, DeleteOutcome, DeleteParams, DynamicObject, GetParams, ListParams,
-    ObjectList, Patch, PatchParams, PostParams, ResourceKind, Status, Subresource, WatchParams,
-    WatchStream,
+    ObjectList, Patch, PatchParams, Patched, PostParams, ResourceKind, Status, Subresource,
+    WatchParams, WatchStream,
 };
 
 use crate::decode;
@@ -309,6 +312,20 @@ impl Client for HttpClient {
         patch: &Patch,
         params: &PatchParams,
     ) -> Result<ArcObject, Status> {
+        self.patch_outcome(kind, namespace, name, subresource, patch, params)
+            .await
+            .map(|patched| patched.object)
+    }
+
+    async fn patch_outcome(
+        &self,
+        kind: &ResourceKind,
+        namespace: Option<&str>,
+        name: &str,
+        subresource: Option<Subresource>,
+        patch: &Patch,
+        params: &PatchParams,
+    ) -> Result<Patched, Status> {
         check_name(name)?;
         let body = match patch {
             Patch::Merge(v) | Patch::Json(v) | Patch::Strategic(v) | Patch::Apply(v) => {
@@ -323,8 +340,13 @@ impl Client for HttpClient {
             patch.content_type(),
             body,
         );
-        self.object_call(request, subresource_codec(kind, subresource))
-            .await
+        let answer = self.transport.send_answer(&request).await?;
+        Ok(Patched {
+            object: decode::object(subresource_codec(kind, subresource), &answer.body)?,
+            // Kubernetes answers `201 Created` to an apply that created its object.
+            created: answer.code == 201,
+            warnings: answer.warnings,
+        })
     }
 
     async fn get_subresource(

@@ -17,6 +17,9 @@
 //!   errors decode into the server's [`orchestra_api::Status`] ([`decode`]).
 //! * **Watches** resume by themselves from the last revision seen when a connection ends, and
 //!   report `410 Gone` in-band so informers re-list ([`watch`]).
+//! * **Warnings** of the server (`Warning` headers: deprecations, unknown fields under
+//!   `fieldValidation=Warn`) are logged, and a patch reports them with whether it created its
+//!   object (`Client::patch_outcome`; [`warning`]).
 //! * **Retries** of throttled (429) and failing (5xx) requests and of failed connections, with
 //!   exponential back-off honouring `Retry-After`, by client-go's rules of which requests are
 //!   safe to repeat ([`retry`]).
@@ -45,6 +48,7 @@ pub mod request;
 pub mod retry;
 mod tls;
 mod transport;
+pub mod warning;
 pub mod watch;
 
 pub use client::HttpClient;

@@ -23,6 +23,7 @@ use crate::error::ClientError;
 use crate::kubeconfig::ResolvedContext;
 use crate::retry::{Attempt, RetryPolicy, parse_retry_after};
 use crate::tls;
+use crate::warning;
 
 /// `User-Agent` of every request.
 const USER_AGENT: &str = concat!("orchestra-client/", env!("CARGO_PKG_VERSION"));
@@ -61,6 +62,17 @@ impl ApiRequest {
             body: Bytes::from(body),
         }
     }
+}
+
+/// A successful answer, read whole.
+#[derive(Debug)]
+pub(crate) struct Answer {
+    /// The HTTP status code (below 400).
+    pub code: u16,
+    /// The texts of its `Warning` headers.
+    pub warnings: Vec<String>,
+    /// The body.
+    pub body: Bytes,
 }
 
 /// The pooled HTTPS client for one server.
@@ -252,15 +264,32 @@ impl Transport {
     /// Sends `request` and reads the whole body of its successful answer, retrying as the
     /// policy allows (a `GET` whose body breaks off is sent again).
     pub async fn send(&self, request: &ApiRequest) -> Result<Bytes, Status> {
+        self.send_answer(request).await.map(|answer| answer.body)
+    }
+
+    /// [`Transport::send`], keeping the answer's status code and `Warning` texts.
+    pub async fn send_answer(&self, request: &ApiRequest) -> Result<Answer, Status> {
         self.with_retries(request, || async {
             let response = self.attempt(request).await?;
+            let code = response.status().as_u16();
+            let warnings = response
+                .headers()
+                .get_all(header::WARNING)
+                .iter()
+                .filter_map(|value| value.to_str().ok())
+                .flat_map(warning::texts)
+                .collect();
             let body = response
                 .into_body()
                 .collect()
                 .await
                 .map_err(|err| (Attempt::ConnectionLost, self.body_failure(&err)))?
                 .to_bytes();
-            Ok(body)
+            Ok(Answer {
+                code,
+                warnings,
+                body,
+            })
         })
         .await
     }

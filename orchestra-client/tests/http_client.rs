@@ -14,6 +14,7 @@ use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::batch::v1::Job;
 use k8s_openapi::api::core::v1::{ConfigMap, Pod};
 use k8s_openapi::api::rbac::v1::ClusterRole;
+use orchestra_api::object::downcast_arc;
 use orchestra_api::{
     Api, Client, DeleteParams, FieldValidation, ListParams, Patch, PatchParams, PostParams,
     StatusReason,
@@ -415,5 +416,111 @@ async fn requests_share_one_http2_connection() {
         connections.len(),
         1,
         "one connection for every request: {seen:?}"
+    );
+}
+
+#[tokio::test]
+async fn patch_outcome_reports_an_apply_that_created_and_the_warnings_of_the_answer() {
+    let server = TestServer::start().await;
+    let kind = &orchestra_api::kinds::CONFIGMAPS;
+    let apply = |value: &str| {
+        Patch::Apply(json!({
+            "apiVersion": "v1", "kind": "ConfigMap",
+            "metadata": {"name": "settings"}, "data": {"key": value}
+        }))
+    };
+    let params = PatchParams {
+        field_manager: Some("tester".to_owned()),
+        ..PatchParams::default()
+    };
+    let patch = |patch: Patch, params: PatchParams| {
+        let http = server.http.clone();
+        async move {
+            http.patch_outcome(kind, Some("default"), "settings", None, &patch, &params)
+                .await
+        }
+    };
+
+    // An apply of a new name creates the object: 201, and the object as stored.
+    let created = patch(apply("one"), params.clone()).await.expect("apply");
+    assert!(created.created);
+    assert!(created.warnings.is_empty(), "{:?}", created.warnings);
+    let object = downcast_arc::<ConfigMap>(created.object).expect("a ConfigMap");
+    assert_eq!(
+        object
+            .data
+            .as_ref()
+            .and_then(|d| d.get("key"))
+            .map(String::as_str),
+        Some("one")
+    );
+    assert!(object.metadata.uid.is_some());
+
+    // Applying again updates it: 200.
+    let updated = patch(apply("two"), params.clone()).await.expect("apply");
+    assert!(!updated.created);
+    let object = downcast_arc::<ConfigMap>(updated.object).expect("a ConfigMap");
+    assert_eq!(
+        object
+            .data
+            .as_ref()
+            .and_then(|d| d.get("key"))
+            .map(String::as_str),
+        Some("two")
+    );
+
+    // Unknown fields under fieldValidation=Warn come back as the Warning headers' texts,
+    // unquoted, and the patch still applies.
+    let warned = patch(
+        Patch::Merge(json!({"data": {"key": "three"}, "bogus": {"nested \"quoted\"": 1}})),
+        PatchParams {
+            field_validation: Some(FieldValidation::Warn),
+            ..PatchParams::default()
+        },
+    )
+    .await
+    .expect("merge patch");
+    assert!(!warned.created);
+    assert_eq!(warned.warnings, [r#"unknown field "bogus""#]);
+    let object = downcast_arc::<ConfigMap>(warned.object).expect("a ConfigMap");
+    assert_eq!(
+        object
+            .data
+            .as_ref()
+            .and_then(|d| d.get("key"))
+            .map(String::as_str),
+        Some("three")
+    );
+
+    // The merge patch's manager owns `data.key` now: an apply conflicts, unless forced.
+    let conflict = patch(apply("four"), params.clone())
+        .await
+        .expect_err("a conflict");
+    assert_eq!(conflict.code, 409, "{conflict:?}");
+    // The plain `patch` answers the object too.
+    let forced = PatchParams {
+        force: true,
+        ..params
+    };
+    let plain = server
+        .http
+        .patch(
+            kind,
+            Some("default"),
+            "settings",
+            None,
+            &apply("four"),
+            &forced,
+        )
+        .await
+        .expect("forced apply");
+    let object = downcast_arc::<ConfigMap>(plain).expect("a ConfigMap");
+    assert_eq!(
+        object
+            .data
+            .as_ref()
+            .and_then(|d| d.get("key"))
+            .map(String::as_str),
+        Some("four")
     );
 }
