@@ -59,6 +59,12 @@ use tower::ServiceExt;
 use crate::authn::{self, UserInfo};
 use crate::pki::{Pki, PkiError};
 
+/// How many streams (requests and watches) a client may have open at once on one HTTP/2
+/// connection: kube-apiserver's default (Go's, since its `--http2-max-streams-per-connection`
+/// is 0), which client-go's connection sharing expects — it opens another connection when
+/// one is full.
+pub const HTTP2_MAX_CONCURRENT_STREAMS: u32 = 250;
+
 /// Why the server could not start or stopped abnormally.
 #[derive(Debug, thiserror::Error)]
 pub enum ServeError {
@@ -457,7 +463,10 @@ impl Server {
 
         let mut builder = auto::Builder::new(TokioExecutor::new());
         builder.http1().timer(TokioTimer::new());
-        builder.http2().timer(TokioTimer::new());
+        builder
+            .http2()
+            .timer(TokioTimer::new())
+            .max_concurrent_streams(HTTP2_MAX_CONCURRENT_STREAMS);
         let connection = builder.serve_connection_with_upgrades(TokioIo::new(tls), service);
         let mut connection = std::pin::pin!(connection);
         let result = tokio::select! {
