@@ -313,6 +313,70 @@ impl FieldSet {
         result
     }
 
+    /// Removes `path` itself, keeping the paths below it. Leaves empty nodes behind until
+    /// [`FieldSet::prune`].
+    fn unmark(&mut self, path: &Path) {
+        let mut node = self;
+        for element in path.elements() {
+            match node.children.get_mut(element) {
+                Some(child) => node = child,
+                None => return,
+            }
+        }
+        node.member = false;
+    }
+
+    /// Removes `path` and every path below it. Leaves empty nodes behind until
+    /// [`FieldSet::prune`].
+    fn cut(&mut self, path: &Path) {
+        let Some((last, parents)) = path.elements().split_last() else {
+            *self = FieldSet::default();
+            return;
+        };
+        let mut node = self;
+        for element in parents {
+            match node.children.get_mut(element) {
+                Some(child) => node = child,
+                None => return,
+            }
+        }
+        node.children.remove(last);
+    }
+
+    /// Keeps only `path` and the paths below it, in place.
+    fn keep_only(&mut self, path: &Path) {
+        let mut node = std::mem::take(self);
+        for element in path.elements() {
+            match node.children.remove(element) {
+                Some(child) => node = child,
+                None => return,
+            }
+        }
+        for element in path.elements().iter().rev() {
+            let mut parent = FieldSet::default();
+            parent.children.insert(element.clone(), node);
+            node = parent;
+        }
+        *self = node;
+    }
+
+    /// Removes, in place, the members at `members` (keeping what is below them) and the
+    /// subtrees at `subtrees`, then keeps only the subtree at `only` when given: what
+    /// [`FieldSet::difference`] with each member, [`FieldSet::without_subtree`] of each
+    /// subtree and [`FieldSet::only_subtree`] give, without copying the set for each step.
+    pub fn retain_outside(&mut self, members: &[Path], subtrees: &[Path], only: Option<&Path>) {
+        for path in members {
+            self.unmark(path);
+        }
+        for path in subtrees {
+            self.cut(path);
+        }
+        if let Some(path) = only {
+            self.keep_only(path);
+        }
+        self.prune();
+    }
+
     /// Drops the nodes that lead to no member.
     fn prune(&mut self) {
         self.children.retain(|_, child| {
@@ -471,5 +535,54 @@ mod tests {
         let top = path(&[PathElement::field("status")]);
         assert_eq!(set.without_subtree(&top).paths(), [spec]);
         assert_eq!(set.only_subtree(&top).paths(), [status]);
+    }
+
+    use proptest::prelude::*;
+
+    /// Paths over a small alphabet, so that generated paths share prefixes.
+    fn arbitrary_path() -> impl Strategy<Value = Path> {
+        let element = prop_oneof![
+            prop::sample::select(vec!["metadata", "spec", "status", "name", "a"])
+                .prop_map(PathElement::field),
+            (0usize..2).prop_map(PathElement::Index),
+        ];
+        prop::collection::vec(element, 0..4).prop_map(Path::from)
+    }
+
+    proptest! {
+        /// Filtering in place removes exactly what the set operations remove, one copy each.
+        #[test]
+        fn retain_outside_equals_the_set_operations_it_stands_for(
+            inserted in prop::collection::vec(arbitrary_path(), 0..12),
+            members in prop::collection::vec(arbitrary_path(), 0..3),
+            subtrees in prop::collection::vec(
+                arbitrary_path().prop_filter("not the root", |p| !p.is_root()),
+                0..3,
+            ),
+            only in prop::option::of(
+                arbitrary_path().prop_filter("not the root", |p| !p.is_root()),
+            ),
+        ) {
+            let mut set = FieldSet::default();
+            for path in &inserted {
+                set.insert(path);
+            }
+            let mut expected = set.clone();
+            for path in &members {
+                let mut member = FieldSet::default();
+                member.insert(path);
+                expected = expected.difference(&member);
+            }
+            for path in &subtrees {
+                expected = expected.without_subtree(path);
+            }
+            if let Some(path) = &only {
+                expected = expected.only_subtree(path);
+            }
+            let mut actual = set;
+            actual.retain_outside(&members, &subtrees, only.as_ref());
+            prop_assert_eq!(actual.paths(), expected.paths());
+            prop_assert_eq!(actual.to_fields_v1(), expected.to_fields_v1());
+        }
     }
 }

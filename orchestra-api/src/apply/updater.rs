@@ -52,8 +52,11 @@ pub enum WriteScope {
     Status,
 }
 
+/// The top-level fields whose own nodes no manager owns (only the fields below them).
+const TOP_LEVEL: [&str; 5] = ["apiVersion", "kind", "metadata", "spec", "status"];
+
 /// The metadata fields no manager owns (Kubernetes' `stripMeta`).
-const SERVER_OWNED_METADATA: &[&str] = &[
+const SERVER_OWNED_METADATA: [&str; 9] = [
     "name",
     "namespace",
     "creationTimestamp",
@@ -129,39 +132,44 @@ impl Updater {
     /// `set` without the fields this endpoint does not own.
     pub fn tracked(&self, set: &FieldSet) -> FieldSet {
         let mut set = set.clone();
+        self.retain_tracked(&mut set);
+        set
+    }
+
+    /// Removes from `set`, in place, the fields this endpoint does not own.
+    fn retain_tracked(&self, set: &mut FieldSet) {
         // `spec` and `status` are plain structs in every Kubernetes type, present even in an
         // empty object, so their own nodes are never added or removed, only their fields.
-        for top in ["apiVersion", "kind", "metadata", "spec", "status"] {
-            let path = Path::from(vec![PathElement::field(top)]);
-            if set.contains(&path) {
-                let mut member = FieldSet::default();
-                member.insert(&path);
-                set = set.difference(&member);
-            }
-        }
-        for field in SERVER_OWNED_METADATA {
-            let path = Path::from(vec![
+        let tops = TOP_LEVEL.map(|top| Path::from(vec![PathElement::field(top)]));
+        let metadata = SERVER_OWNED_METADATA.map(|field| {
+            Path::from(vec![
                 PathElement::field("metadata"),
-                PathElement::field(*field),
-            ]);
-            set = set.without_subtree(&path);
-        }
+                PathElement::field(field),
+            ])
+        });
         let status = Path::from(vec![PathElement::field("status")]);
         match self.scope {
-            WriteScope::Object { has_status: true } => set.without_subtree(&status),
-            WriteScope::Object { has_status: false } => set,
-            WriteScope::Status => set.only_subtree(&status),
+            WriteScope::Object { has_status: true } => {
+                let mut subtrees = metadata.to_vec();
+                subtrees.push(status);
+                set.retain_outside(&tops, &subtrees, None);
+            }
+            WriteScope::Object { has_status: false } => set.retain_outside(&tops, &metadata, None),
+            WriteScope::Status => set.retain_outside(&tops, &metadata, Some(&status)),
         }
     }
 
     /// The comparison of two versions, restricted to the tracked fields.
     fn compare(&self, old: &Value, new: &Value) -> Comparison {
-        let comparison = typed::compare(old, new, self.schema);
-        Comparison {
-            added: self.tracked(&comparison.added),
-            modified: self.tracked(&comparison.modified),
-            removed: self.tracked(&comparison.removed),
+        let mut comparison = typed::compare(old, new, self.schema);
+        for set in [
+            &mut comparison.added,
+            &mut comparison.modified,
+            &mut comparison.removed,
+        ] {
+            self.retain_tracked(set);
         }
+        comparison
     }
 
     /// Records a write that is not an apply: `manager` takes every field it added or changed
