@@ -20,6 +20,7 @@ pub mod patch_body;
 pub mod path;
 pub mod response;
 pub mod table;
+pub mod watch_frames;
 
 use std::sync::Arc;
 
@@ -49,11 +50,13 @@ use response::{
     Rendering, json_response, list_response, negotiated_status_response, object_response,
     stream_response, value_response,
 };
+use watch_frames::{FrameEncoding, WatchFrames};
 
 /// What the REST handlers serve from.
 pub struct RestState {
     client: Arc<dyn Client>,
     server_address: String,
+    frames: Arc<watch_frames::WatchFrames>,
 }
 
 impl RestState {
@@ -62,6 +65,7 @@ impl RestState {
         Self {
             client,
             server_address: server_address.into(),
+            frames: Arc::default(),
         }
     }
 }
@@ -262,6 +266,7 @@ async fn resource_call(state: &RestState, r: ResourcePath, call: Call) -> Result
                     stream,
                     rendering,
                     call.shutdown.clone(),
+                    state.frames.clone(),
                 ));
             }
             let list = client.list(kind, ns, &call.query.list_params()?).await?;
@@ -308,6 +313,7 @@ async fn resource_call(state: &RestState, r: ResourcePath, call: Call) -> Result
                     stream,
                     rendering,
                     call.shutdown.clone(),
+                    state.frames.clone(),
                 ));
             }
             let obj = client.get(kind, ns, name, &call.query.get_params()).await?;
@@ -479,6 +485,7 @@ fn watch_response(
     stream: orchestra_api::WatchStream,
     rendering: Rendering,
     shutdown: Option<ShutdownSignal>,
+    frames: Arc<WatchFrames>,
 ) -> Response {
     let stream = match shutdown {
         Some(signal) => stream
@@ -487,14 +494,42 @@ fn watch_response(
         None => stream,
     };
     let lines = stream.map(move |event| {
-        let encoded = if rendering.protobuf() {
+        Ok::<Bytes, std::convert::Infallible>(watch_frame(&frames, kind, event, rendering))
+    });
+    stream_response(Body::from_stream(lines), rendering)
+}
+
+/// One event as the watch sends it; the frames of objects are shared with every other watch
+/// that sends the same event in the same encoding ([`WatchFrames`]).
+fn watch_frame(
+    frames: &WatchFrames,
+    kind: &'static ResourceKind,
+    event: WatchEvent<ArcObject>,
+    rendering: Rendering,
+) -> Bytes {
+    let encode = move |event| {
+        if rendering.protobuf() {
             response::protobuf_watch_frame(kind, event)
         } else {
             encode_event(kind, event, rendering)
-        };
-        Ok::<Bytes, std::convert::Infallible>(Bytes::from(encoded))
-    });
-    stream_response(Body::from_stream(lines), rendering)
+        }
+    };
+    let (event_type, object) = match &event {
+        WatchEvent::Added(o) => ("ADDED", o.clone()),
+        WatchEvent::Modified(o) => ("MODIFIED", o.clone()),
+        WatchEvent::Deleted(o) => ("DELETED", o.clone()),
+        // Tables depend on the request's columns; bookmarks and errors are the watch's own.
+        WatchEvent::Bookmark(_) | WatchEvent::Error(_) => return Bytes::from(encode(event)),
+    };
+    if rendering.as_table {
+        return Bytes::from(encode(event));
+    }
+    let encoding = if rendering.protobuf() {
+        FrameEncoding::Protobuf
+    } else {
+        FrameEncoding::Json
+    };
+    frames.frame(&object, event_type, encoding, || encode(event))
 }
 
 fn encode_event(
@@ -503,9 +538,9 @@ fn encode_event(
     rendering: Rendering,
 ) -> Vec<u8> {
     let (kind_name, object) = match event {
-        WatchEvent::Added(o) => ("ADDED", Some(o)),
-        WatchEvent::Modified(o) => ("MODIFIED", Some(o)),
-        WatchEvent::Deleted(o) => ("DELETED", Some(o)),
+        WatchEvent::Added(o) => ("ADDED", o),
+        WatchEvent::Modified(o) => ("MODIFIED", o),
+        WatchEvent::Deleted(o) => ("DELETED", o),
         WatchEvent::Bookmark(b) => {
             let value = serde_json::json!({"type": "BOOKMARK", "object": b});
             return line(&value);
@@ -515,27 +550,32 @@ fn encode_event(
             return line(&value);
         }
     };
-    let Some(object) = object else {
-        return Vec::new();
-    };
-    let encoded = if rendering.as_table {
+    if rendering.as_table {
         let rv = object
             .metadata()
             .resource_version
             .clone()
             .unwrap_or_default();
-        Ok(table::table(
+        let table = table::table(
             kind,
             std::slice::from_ref(&object),
             &rv,
             None,
             rendering.include,
-        ))
-    } else {
-        object.to_value()
-    };
-    match encoded {
-        Ok(value) => line(&serde_json::json!({"type": kind_name, "object": value})),
+        );
+        return line(&serde_json::json!({"type": kind_name, "object": table}));
+    }
+    match object.to_json() {
+        // The object's own encoding, as a GET answers it, inside the event.
+        Ok(json) => {
+            let mut line = Vec::with_capacity(json.len() + 32);
+            line.extend_from_slice(b"{\"type\":\"");
+            line.extend_from_slice(kind_name.as_bytes());
+            line.extend_from_slice(b"\",\"object\":");
+            line.extend_from_slice(&json);
+            line.extend_from_slice(b"}\n");
+            line
+        }
         Err(e) => line(&serde_json::json!({
             "type": "ERROR",
             "object": Status::internal(format!("cannot encode the object: {e}")),
