@@ -341,6 +341,22 @@ fn resident_mib(pid: u32) -> (f64, f64) {
     (field("VmRSS:"), field("VmHWM:"))
 }
 
+/// The CPU time a process has used so far (user and system), from `/proc/<pid>/stat`.
+fn cpu_time(pid: u32) -> Duration {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    // The fields after the command name, which is in parentheses and may hold spaces.
+    let fields: Vec<&str> = stat
+        .rsplit_once(')')
+        .map(|(_, rest)| rest.split_whitespace().collect())
+        .unwrap_or_default();
+    // utime and stime are the 14th and 15th fields, in clock ticks (100 a second on Linux).
+    let ticks: u64 = [11, 12]
+        .iter()
+        .filter_map(|i| fields.get(*i).and_then(|f| f.parse::<u64>().ok()))
+        .sum();
+    Duration::from_millis(ticks * 10)
+}
+
 /// Prints one report line; `rate` is what `latencies.len()` over `elapsed` achieved.
 fn print_row(name: &str, mut latencies: Vec<Duration>, elapsed: Duration, extra: &str) {
     latencies.sort();
@@ -425,9 +441,14 @@ where
     }
 }
 
-fn print_paced(name: &str, paced: Paced) {
-    let errors = format!("errors={}", paced.errors);
-    print_row(name, paced.latencies, paced.elapsed, &errors);
+/// Prints a paced phase's line with the server's CPU time per request during it.
+fn print_paced(name: &str, paced: Paced, server_cpu: Duration) {
+    let per_request = server_cpu.as_secs_f64() * 1e6 / paced.latencies.len().max(1) as f64;
+    let extra = format!(
+        "errors={} server CPU={per_request:.0} µs/request",
+        paced.errors
+    );
+    print_row(name, paced.latencies, paced.elapsed, &extra);
 }
 
 /// Watch latency with writes paced at `rate`: a watcher on its own connection, ConfigMap
@@ -654,6 +675,7 @@ async fn fan_out(kubeconfig: &Path, server_pid: u32, settings: &FanOut) {
     wait_for(watchers * paced_total as usize).await;
 
     // Burst: delivery throughput.
+    let burst_cpu = cpu_time(server_pid);
     let burst_started = Instant::now();
     let next = Arc::new(AtomicUsize::new(paced_total as usize));
     let writers: Vec<_> = (0..burst_writers)
@@ -676,6 +698,7 @@ async fn fan_out(kubeconfig: &Path, server_pid: u32, settings: &FanOut) {
         burst_errors += writer.await.expect("a writer");
     }
     wait_for(watchers * total).await;
+    let burst_cpu = cpu_time(server_pid) - burst_cpu;
     let (rss_loaded, rss_peak) = resident_mib(server_pid);
 
     let mut per_watcher = Vec::with_capacity(watchers);
@@ -726,11 +749,12 @@ async fn fan_out(kubeconfig: &Path, server_pid: u32, settings: &FanOut) {
         "",
     );
     let burst_took = burst_last.saturating_duration_since(burst_started);
+    let deliveries = burst as usize * watchers;
     println!(
-        "fan-out burst: {burst} pods by {burst_writers} writers to {watchers} watchers: {} deliveries in {:.0} ms = {:.0} events/s delivered; write errors={burst_errors}; load={}",
-        burst as usize * watchers,
+        "fan-out burst: {burst} pods by {burst_writers} writers to {watchers} watchers: {deliveries} deliveries in {:.0} ms = {:.0} events/s delivered; server CPU={:.1} µs/delivery; write errors={burst_errors}; load={}",
         millis(burst_took),
-        (burst as usize * watchers) as f64 / burst_took.as_secs_f64(),
+        deliveries as f64 / burst_took.as_secs_f64(),
+        burst_cpu.as_secs_f64() * 1e6 / deliveries as f64,
         load_average(),
     );
     println!(
@@ -785,6 +809,7 @@ fn latency_report(runtime: &Runtime, f: Arc<Fixture>, kubeconfig: &Path, server_
         for rate in [1_000, 2_000] {
             if runs("create") {
                 let f = f.clone();
+                let cpu = cpu_time(server_pid);
                 let result = paced(rate, seconds, move |_| {
                     let f = f.clone();
                     async move {
@@ -795,20 +820,24 @@ fn latency_report(runtime: &Runtime, f: Arc<Fixture>, kubeconfig: &Path, server_
                     }
                 })
                 .await;
-                print_paced(&format!("create, paced at {rate}/s"), result);
+                let cpu = cpu_time(server_pid) - cpu;
+                print_paced(&format!("create, paced at {rate}/s"), result, cpu);
             }
             if runs("get") {
                 let f = f.clone();
+                let cpu = cpu_time(server_pid);
                 let result = paced(rate, seconds, move |_| {
                     let f = f.clone();
                     async move { f.config_maps.get("read-me").await.is_ok() }
                 })
                 .await;
-                print_paced(&format!("get, paced at {rate}/s"), result);
+                let cpu = cpu_time(server_pid) - cpu;
+                print_paced(&format!("get, paced at {rate}/s"), result, cpu);
             }
             if runs("list") {
                 for (count, listed) in [(10, &f.listed_10), (100, &f.listed_100)] {
                     let listed = Arc::new(listed.clone());
+                    let cpu = cpu_time(server_pid);
                     let result = paced(rate, seconds, move |_| {
                         let listed = listed.clone();
                         async move {
@@ -819,7 +848,8 @@ fn latency_report(runtime: &Runtime, f: Arc<Fixture>, kubeconfig: &Path, server_
                         }
                     })
                     .await;
-                    print_paced(&format!("list {count}, paced at {rate}/s"), result);
+                    let cpu = cpu_time(server_pid) - cpu;
+                    print_paced(&format!("list {count}, paced at {rate}/s"), result, cpu);
                 }
             }
             if runs("watch") {
