@@ -233,7 +233,7 @@ impl DiskKv {
         let log = Arc::new(EventLog::new(
             revision,
             Some(Capacity {
-                batches: options.recent_events.max(1),
+                events: options.recent_events.max(1),
                 bytes: options.recent_event_bytes,
             }),
         ));

@@ -1,13 +1,14 @@
 //! The in-memory event log that feeds watchers, shared by [`MemoryKv`](crate::MemoryKv) and
 //! [`DiskKv`](crate::DiskKv).
 //!
-//! The writer appends one [`WatchBatch`] per revision, in revision order, and wakes every
-//! waiting watcher. A watcher is only a cursor (the next revision it wants) and a prefix: it
-//! copies the batches at and after its cursor out of the log, so a slow watcher costs the
-//! writer nothing and no per-watcher buffer grows. The log keeps a suffix of the history: every
-//! batch from `retained_from` on. A watcher whose cursor fell before that learns it with
-//! [`Read::Behind`]; the backend then answers from its own history (`DiskKv`) or ends the watch
-//! with [`StoreError::Compacted`] (`MemoryKv`).
+//! The writer appends the event of each revision (the writes of `MemoryKv` and `DiskKv` change
+//! one key per revision), in revision order, and wakes every waiting watcher. A watcher is only
+//! a cursor (the next revision it wants) and a prefix: it copies the events at and after its
+//! cursor out of the log, as one [`WatchBatch`] each, so a slow watcher costs the writer nothing
+//! and no per-watcher buffer grows. The log keeps a suffix of the history: every event from
+//! `retained_from` on. A watcher whose cursor fell before that learns it with [`Read::Behind`];
+//! the backend then answers from its own history (`DiskKv`) or ends the watch with
+//! [`StoreError::Compacted`] (`MemoryKv`).
 
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex};
@@ -19,7 +20,7 @@ use tokio::sync::Notify;
 
 use crate::kv::{Result, Revision, StoreError, WatchBatch, WatchEvent, WatchStream};
 
-/// How many batches a watcher copies out per lock acquisition.
+/// How many revisions a watcher copies out per lock acquisition.
 const READ_CHUNK: usize = 512;
 
 /// The log; see the [module docs](self).
@@ -31,15 +32,15 @@ pub(crate) struct EventLog {
 
 #[derive(Debug)]
 struct Inner {
-    /// Batches in ascending revision order.
-    batches: VecDeque<WatchBatch>,
-    /// Every batch with a revision at or above this one is in `batches`.
+    /// One event per revision, in ascending revision order.
+    events: VecDeque<WatchEvent>,
+    /// Every event with a revision at or above this one is in `events`.
     retained_from: Revision,
-    /// The revision of the last batch appended (or the store's revision when it opened).
+    /// The revision of the last event appended (or the store's revision when it opened).
     last: Revision,
-    /// At most this many batches and bytes are kept; older ones are dropped (`None`: no bound).
+    /// At most this many events and bytes are kept; older ones are dropped (`None`: no bound).
     capacity: Option<Capacity>,
-    /// The keys and values held by `batches`, in bytes.
+    /// The keys and values held by `events`, in bytes.
     bytes: usize,
     /// Set when the store closes; watchers end with `Unavailable`.
     closed: bool,
@@ -48,8 +49,8 @@ struct Inner {
 /// The bound of a log that keeps only the recent history (the rest is on disk).
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct Capacity {
-    /// At most this many batches.
-    pub(crate) batches: usize,
+    /// At most this many events.
+    pub(crate) events: usize,
     /// At most this many bytes of keys and values.
     pub(crate) bytes: usize,
 }
@@ -72,11 +73,11 @@ pub(crate) enum Read {
 }
 
 impl EventLog {
-    /// An empty log for a store at `revision`, holding every batch after it.
+    /// An empty log for a store at `revision`, holding every event after it.
     pub(crate) fn new(revision: Revision, capacity: Option<Capacity>) -> Self {
         EventLog {
             inner: Mutex::new(Inner {
-                batches: VecDeque::new(),
+                events: VecDeque::new(),
                 retained_from: revision + 1,
                 last: revision,
                 capacity,
@@ -95,30 +96,31 @@ impl EventLog {
             .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
-    /// The revision of the last batch appended.
+    /// The revision of the last event appended.
     pub(crate) fn last_revision(&self) -> Revision {
         self.lock().last
     }
 
-    /// Appends batches (ascending, after every batch already in the log) and wakes watchers.
-    pub(crate) fn append(&self, new: impl IntoIterator<Item = WatchBatch>) {
+    /// Appends the events of the next revisions (one each, ascending, after every event
+    /// already in the log) and wakes watchers.
+    pub(crate) fn append(&self, new: impl IntoIterator<Item = WatchEvent>) {
         {
             let mut inner = self.lock();
-            for batch in new {
-                debug_assert!(batch.revision > inner.last);
-                inner.last = batch.revision;
+            for event in new {
+                debug_assert!(event.revision() > inner.last);
+                inner.last = event.revision();
                 if inner.capacity.is_some() {
-                    inner.bytes += batch_size(&batch);
+                    inner.bytes += event_size(&event);
                 }
-                inner.batches.push_back(batch);
+                inner.events.push_back(event);
             }
             if let Some(capacity) = inner.capacity {
-                while inner.batches.len() > capacity.batches
-                    || (inner.bytes > capacity.bytes && inner.batches.len() > 1)
+                while inner.events.len() > capacity.events
+                    || (inner.bytes > capacity.bytes && inner.events.len() > 1)
                 {
-                    if let Some(dropped) = inner.batches.pop_front() {
-                        inner.bytes -= batch_size(&dropped);
-                        inner.retained_from = dropped.revision + 1;
+                    if let Some(dropped) = inner.events.pop_front() {
+                        inner.bytes -= event_size(&dropped);
+                        inner.retained_from = dropped.revision() + 1;
                     }
                 }
             }
@@ -126,18 +128,29 @@ impl EventLog {
         self.notify.notify_waiters();
     }
 
-    /// Drops every batch at or below `revision`.
+    /// The revision and key of every event in the log at or below `revision`, ascending.
+    pub(crate) fn changes_through(&self, revision: Revision) -> Vec<(Revision, Bytes)> {
+        let inner = self.lock();
+        inner
+            .events
+            .iter()
+            .take_while(|event| event.revision() <= revision)
+            .map(|event| (event.revision(), event.key().clone()))
+            .collect()
+    }
+
+    /// Drops every event at or below `revision`.
     pub(crate) fn trim_through(&self, revision: Revision) {
         let mut inner = self.lock();
         while inner
-            .batches
+            .events
             .front()
-            .is_some_and(|batch| batch.revision <= revision)
+            .is_some_and(|event| event.revision() <= revision)
         {
-            if let Some(dropped) = inner.batches.pop_front()
+            if let Some(dropped) = inner.events.pop_front()
                 && inner.capacity.is_some()
             {
-                inner.bytes -= batch_size(&dropped);
+                inner.bytes -= event_size(&dropped);
             }
         }
         inner.retained_from = inner.retained_from.max(revision + 1);
@@ -167,31 +180,21 @@ impl EventLog {
             return Read::UpToDate;
         }
         let start = inner
-            .batches
-            .partition_point(|batch| batch.revision < cursor);
+            .events
+            .partition_point(|event| event.revision() < cursor);
         let mut found = Vec::new();
         let mut next = cursor;
-        for batch in inner.batches.range(start..).take(READ_CHUNK) {
-            next = batch.revision + 1;
-            if prefix.is_empty() {
-                found.push(batch.clone());
-                continue;
-            }
-            let events: Vec<_> = batch
-                .events
-                .iter()
-                .filter(|event| event.key().starts_with(prefix))
-                .cloned()
-                .collect();
-            if !events.is_empty() {
+        for event in inner.events.range(start..).take(READ_CHUNK) {
+            next = event.revision() + 1;
+            if event.key().starts_with(prefix) {
                 found.push(WatchBatch {
-                    revision: batch.revision,
-                    events,
+                    revision: event.revision(),
+                    events: vec![event.clone()],
                 });
             }
         }
         if next == cursor {
-            // Revisions without batches (none of this crate's writes make them) up to `last`.
+            // Revisions without events (compacted deletions on disk) up to `last`.
             next = inner.last + 1;
         }
         Read::Batches(found, next)
@@ -218,17 +221,13 @@ impl EventLog {
     }
 }
 
-/// The bytes of keys and values a batch holds.
-fn batch_size(batch: &WatchBatch) -> usize {
+/// The bytes of keys and values an event holds.
+fn event_size(event: &WatchEvent) -> usize {
     let kv_size = |kv: &crate::kv::KeyValue| kv.key.len() + kv.value.len();
-    batch
-        .events
-        .iter()
-        .map(|event| match event {
-            WatchEvent::Put { kv, prev } => kv_size(kv) + prev.as_ref().map_or(0, kv_size),
-            WatchEvent::Delete { prev, .. } => kv_size(prev),
-        })
-        .sum()
+    match event {
+        WatchEvent::Put { kv, prev } => kv_size(kv) + prev.as_ref().map_or(0, kv_size),
+        WatchEvent::Delete { prev, .. } => kv_size(prev),
+    }
 }
 
 /// The error that ends a watch whose store closed.

@@ -426,21 +426,20 @@ pub(crate) enum Precondition {
 }
 
 impl Precondition {
-    /// Checks the precondition against the key's current state (`None`: absent).
-    pub(crate) fn check(self, key: &Bytes, current: Option<&KeyValue>) -> Result<()> {
+    /// Checks the precondition against the `mod_revision` of the key's live version (`None`:
+    /// the key is absent).
+    pub(crate) fn check(self, key: &Bytes, current: Option<Revision>) -> Result<()> {
         match (self, current) {
-            (Precondition::Absent, Some(current)) => Err(StoreError::AlreadyExists {
+            (Precondition::Absent, Some(mod_revision)) => Err(StoreError::AlreadyExists {
                 key: key.clone(),
-                mod_revision: current.mod_revision,
+                mod_revision,
             }),
             (Precondition::ModRevision(_), None) => Err(StoreError::NotFound { key: key.clone() }),
-            (Precondition::ModRevision(Some(expected)), Some(current))
-                if current.mod_revision != expected =>
-            {
+            (Precondition::ModRevision(Some(expected)), Some(current)) if current != expected => {
                 Err(StoreError::Conflict {
                     key: key.clone(),
                     expected,
-                    current_revision: current.mod_revision,
+                    current_revision: current,
                 })
             }
             _ => Ok(()),

@@ -42,6 +42,7 @@ pub mod bootstrap;
 pub mod disk;
 pub mod etcd;
 mod event_log;
+mod key_index;
 pub mod kv;
 pub mod local_client;
 pub mod local_etcd;

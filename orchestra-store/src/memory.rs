@@ -1,10 +1,10 @@
 //! `MemoryKv`: the [`KvStore`] kept in memory, for tests and simulations.
 //!
-//! Its MVCC state is two plain structures behind one mutex: a `BTreeMap` from each key to its
-//! versions (ascending by `mod_revision`, a deletion being a tombstone version), which answers
-//! reads at the current or any retained past revision, and the [event log](crate::event_log)
-//! of every retained revision, which feeds watchers. Compaction to revision `C` keeps, per
-//! key, the last version at or below `C` (unless it is a tombstone) and every later one.
+//! Its MVCC state is two structures behind one mutex: the [key index](crate::key_index), every
+//! retained version of every key with its value, which answers reads at the current or any
+//! retained past revision, and the [event log](crate::event_log) of every retained revision,
+//! which feeds watchers. Compaction to revision `C` keeps, per key, the last version at or below
+//! `C` (unless it is a tombstone) and every later one.
 //!
 //! The history is bounded: with [`MemoryOptions::history_revisions`] set (the default), the
 //! store compacts itself so that it keeps about that many past revisions, like etcd's
@@ -29,17 +29,16 @@
 //! # Ok(()) }
 //! ```
 
-use std::collections::{BTreeMap, VecDeque};
-use std::ops::Bound;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use async_trait::async_trait;
 use bytes::Bytes;
 
 use crate::event_log::{EventLog, watch_stream};
+use crate::key_index::{KeyIndex, Version};
 use crate::kv::{
     KeyValue, KvStore, Limits, Precondition, RangeRequest, RangeResponse, Result, Revision,
-    StoreError, WatchBatch, WatchEvent, WatchRequest, WatchStream, check_key, prefix_end,
+    StoreError, WatchEvent, WatchRequest, WatchStream, check_key,
 };
 
 /// How the store is configured.
@@ -69,7 +68,7 @@ pub struct MemoryKv {
 
 #[derive(Debug)]
 struct Shared {
-    state: Mutex<State>,
+    index: Mutex<KeyIndex<Bytes>>,
     log: Arc<EventLog>,
     options: MemoryOptions,
 }
@@ -80,37 +79,15 @@ impl Drop for Shared {
     }
 }
 
-/// One version of a key.
-#[derive(Clone, Debug)]
-struct Version {
-    mod_revision: Revision,
-    create_revision: Revision,
-    version: i64,
-    /// `None` for the tombstone a deletion leaves.
-    value: Option<Bytes>,
-}
-
-impl Version {
-    fn to_kv(&self, key: &Bytes) -> Option<KeyValue> {
-        let value = self.value.clone()?;
-        Some(KeyValue {
-            key: key.clone(),
-            value,
-            create_revision: self.create_revision,
-            mod_revision: self.mod_revision,
-            version: self.version,
-        })
-    }
-}
-
-#[derive(Debug)]
-struct State {
-    revision: Revision,
-    compacted: Revision,
-    /// Each key's versions, ascending by `mod_revision`; never empty.
-    keys: BTreeMap<Bytes, Vec<Version>>,
-    /// The key each revision after `compacted` changed, ascending: what compaction visits.
-    changes: VecDeque<(Revision, Bytes)>,
+/// The key-value a version of `key` describes; `None` for a tombstone.
+fn to_kv(key: &Bytes, version: &Version<Bytes>) -> Option<KeyValue> {
+    Some(KeyValue {
+        key: key.clone(),
+        value: version.value.clone()?,
+        create_revision: version.create_revision,
+        mod_revision: version.mod_revision,
+        version: version.version,
+    })
 }
 
 impl MemoryKv {
@@ -124,23 +101,18 @@ impl MemoryKv {
         let revision = 1;
         MemoryKv {
             shared: Arc::new(Shared {
-                state: Mutex::new(State {
-                    revision,
-                    compacted: 0,
-                    keys: BTreeMap::new(),
-                    changes: VecDeque::new(),
-                }),
+                index: Mutex::new(KeyIndex::new(revision, 0)),
                 log: Arc::new(EventLog::new(revision, None)),
                 options,
             }),
         }
     }
 
-    fn state(&self) -> MutexGuard<'_, State> {
+    fn index(&self) -> MutexGuard<'_, KeyIndex<Bytes>> {
         // Every write checks its preconditions before it mutates anything, and mutations
         // cannot panic halfway, so a poisoned lock still guards a consistent state.
         self.shared
-            .state
+            .index
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
     }
@@ -158,138 +130,34 @@ impl MemoryKv {
             Some(value) => self.shared.options.limits.check(&key, value)?,
             None => check_key(&key)?,
         }
-        let mut state = self.state();
-        let revision = state.revision + 1;
-        let versions = state.keys.entry(key.clone()).or_default();
-        let current = versions.last().and_then(|version| version.to_kv(&key));
-        if let Err(refused) = precondition.check(&key, current.as_ref()) {
-            if versions.is_empty() {
-                state.keys.remove(&key);
-            }
-            return Err(refused);
-        }
-        let (result, event) = match value {
-            Some(value) => {
-                let kv = KeyValue {
-                    key: key.clone(),
-                    value: value.clone(),
-                    create_revision: current.as_ref().map_or(revision, |c| c.create_revision),
-                    mod_revision: revision,
-                    version: current.as_ref().map_or(1, |c| c.version + 1),
-                };
-                versions.push(Version {
-                    mod_revision: revision,
-                    create_revision: kv.create_revision,
-                    version: kv.version,
-                    value: Some(value),
-                });
-                let event = WatchEvent::Put {
-                    kv: kv.clone(),
-                    prev: current,
-                };
-                (kv, event)
-            }
-            None => {
-                let Some(prev) = current else {
-                    // Unreachable: a deletion's precondition requires the key to exist.
-                    return Err(StoreError::NotFound { key });
-                };
-                versions.push(Version {
-                    mod_revision: revision,
-                    create_revision: 0,
-                    version: 0,
-                    value: None,
-                });
-                let event = WatchEvent::Delete {
-                    prev: prev.clone(),
-                    revision,
-                };
-                (prev, event)
-            }
+        let mut index = self.index();
+        let (prev, new) = index.write(key.clone(), value, precondition)?;
+        let revision = new.mod_revision;
+        let prev = prev.and_then(|prev| to_kv(&key, prev));
+        let (result, event) = match (to_kv(&key, new), prev) {
+            (Some(kv), prev) => (kv.clone(), WatchEvent::Put { kv, prev }),
+            (None, Some(prev)) => (prev.clone(), WatchEvent::Delete { prev, revision }),
+            // Unreachable: a deletion's precondition requires the key to exist.
+            (None, None) => return Err(StoreError::NotFound { key }),
         };
-        state.revision = revision;
-        state.changes.push_back((revision, key));
-        // Appended under the state lock, so the log's order is the revisions' order.
-        self.shared.log.append([WatchBatch {
-            revision,
-            events: vec![event],
-        }]);
+        // Appended under the index lock, so the log's order is the revisions' order.
+        self.shared.log.append([event]);
         if let Some(history) = self.shared.options.history_revisions {
             // Compact in steps of an eighth of the history, so the cost is amortized.
             let history = history.max(1);
-            if revision - state.compacted > history + history / 8 {
-                self.compact_locked(&mut state, revision - history);
+            if revision - index.compacted() > history + history / 8 {
+                self.compact_locked(&mut index, revision - history);
             }
         }
         Ok(result)
     }
 
     /// Compacts to `revision`, which must be above the compacted and at most the current one.
-    fn compact_locked(&self, state: &mut State, revision: Revision) {
-        while state
-            .changes
-            .front()
-            .is_some_and(|(changed, _)| *changed <= revision)
-        {
-            let Some((_, key)) = state.changes.pop_front() else {
-                break;
-            };
-            let Some(versions) = state.keys.get_mut(&key) else {
-                continue;
-            };
-            // Keep the last version at or below `revision` (the state then) and every later one.
-            let visible = versions.partition_point(|version| version.mod_revision <= revision);
-            if visible > 1 {
-                versions.drain(..visible - 1);
-            }
-            if versions
-                .first()
-                .is_some_and(|first| first.mod_revision <= revision && first.value.is_none())
-            {
-                versions.remove(0);
-            }
-            if versions.is_empty() {
-                state.keys.remove(&key);
-            }
-        }
-        state.compacted = revision;
+    fn compact_locked(&self, index: &mut KeyIndex<Bytes>, revision: Revision) {
+        // The log holds every revision after the compacted one: it names the keys to visit.
+        let changes = self.shared.log.changes_through(revision);
+        index.compact(revision, changes.iter().map(|(r, key)| (*r, key.as_ref())));
         self.shared.log.trim_through(revision);
-    }
-
-    /// The state of every key in `request`'s range, as of `revision`.
-    fn range_locked(state: &State, request: &RangeRequest, revision: Revision) -> RangeResponse {
-        let start = match &request.start_after {
-            Some(after) if after.as_ref() >= request.prefix.as_ref() => {
-                Bound::Excluded(after.as_ref())
-            }
-            _ => Bound::Included(request.prefix.as_ref()),
-        };
-        let end = prefix_end(&request.prefix);
-        let end: Bound<&[u8]> = end.as_deref().map_or(Bound::Unbounded, Bound::Excluded);
-        let limit = request.limit.unwrap_or(usize::MAX);
-        let mut kvs = Vec::new();
-        let mut more = false;
-        for (key, versions) in state.keys.range::<[u8], _>((start, end)) {
-            let visible = if revision == state.revision {
-                versions.last()
-            } else {
-                let count = versions.partition_point(|version| version.mod_revision <= revision);
-                count.checked_sub(1).map(|last| &versions[last])
-            };
-            let Some(kv) = visible.and_then(|version| version.to_kv(key)) else {
-                continue;
-            };
-            if kvs.len() == limit {
-                more = true;
-                break;
-            }
-            kvs.push(kv);
-        }
-        RangeResponse {
-            kvs,
-            more,
-            revision,
-        }
     }
 }
 
@@ -302,37 +170,46 @@ impl Default for MemoryKv {
 #[async_trait]
 impl KvStore for MemoryKv {
     async fn current_revision(&self) -> Result<Revision> {
-        Ok(self.state().revision)
+        Ok(self.index().revision())
     }
 
     async fn get(&self, key: &[u8]) -> Result<Option<KeyValue>> {
-        let state = self.state();
-        Ok(state
-            .keys
-            .get_key_value(key)
-            .and_then(|(key, versions)| versions.last().and_then(|version| version.to_kv(key))))
+        let index = self.index();
+        Ok(index
+            .current(key)
+            .and_then(|(key, version)| to_kv(key, version)))
     }
 
     async fn range(&self, request: RangeRequest) -> Result<RangeResponse> {
-        let state = self.state();
+        let index = self.index();
+        let (current, compacted) = (index.revision(), index.compacted());
         let revision = match request.revision {
-            None => state.revision,
-            Some(revision) if revision <= 0 => state.revision,
-            Some(revision) if revision < state.compacted => {
+            None => current,
+            Some(revision) if revision <= 0 => current,
+            Some(revision) if revision < compacted => {
                 return Err(StoreError::Compacted {
                     requested: revision,
-                    compacted: state.compacted,
+                    compacted,
                 });
             }
-            Some(revision) if revision > state.revision => {
+            Some(revision) if revision > current => {
                 return Err(StoreError::FutureRevision {
                     requested: revision,
-                    current: state.revision,
+                    current,
                 });
             }
             Some(revision) => revision,
         };
-        Ok(Self::range_locked(&state, &request, revision))
+        let page = index.range(&request, revision);
+        Ok(RangeResponse {
+            kvs: page
+                .entries
+                .into_iter()
+                .filter_map(|(key, version)| to_kv(key, version))
+                .collect(),
+            more: page.more,
+            revision,
+        })
     }
 
     async fn create(&self, key: Bytes, value: Bytes) -> Result<KeyValue> {
@@ -379,20 +256,20 @@ impl KvStore for MemoryKv {
     }
 
     async fn compact(&self, revision: Revision) -> Result<()> {
-        let mut state = self.state();
-        if revision <= state.compacted {
+        let mut index = self.index();
+        if revision <= index.compacted() {
             return Err(StoreError::Compacted {
                 requested: revision,
-                compacted: state.compacted,
+                compacted: index.compacted(),
             });
         }
-        if revision > state.revision {
+        if revision > index.revision() {
             return Err(StoreError::FutureRevision {
                 requested: revision,
-                current: state.revision,
+                current: index.revision(),
             });
         }
-        self.compact_locked(&mut state, revision);
+        self.compact_locked(&mut index, revision);
         Ok(())
     }
 }

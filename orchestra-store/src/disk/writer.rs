@@ -139,7 +139,8 @@ impl Writer {
                 if let Some(compacted) = applied.compacted {
                     self.log.trim_through(compacted);
                 }
-                self.log.append(applied.batches);
+                self.log
+                    .append(applied.batches.into_iter().flat_map(|batch| batch.events));
                 for (reply, answer) in replies.into_iter().zip(applied.answers) {
                     // A writer that stopped waiting needs no answer.
                     let _ = reply.send(answer);
@@ -228,7 +229,7 @@ impl Writer {
             Op::Compact { .. } => unreachable!("compactions are not writes"),
         };
         let current = self.current(tables, key, value.is_none())?;
-        precondition.check(key, current.as_ref())?;
+        precondition.check(key, current.as_ref().map(|c| c.mod_revision))?;
         let revision = self.revision + 1;
         let stored_key: &[u8] = key;
         let result = match value {
