@@ -322,23 +322,13 @@ impl Suite {
     /// answers with a conflict, the conflict is asserted and the files are applied again with
     /// `--force-conflicts`.
     fn apply_server_side(&mut self, set: &ApplySet) {
-        let rewrites = |m: &Manifest| {
-            m.objects
-                .iter()
-                .any(|o| kubernetes::holds_quantities_kubernetes_rewrites(&m.file, &o.printed()))
-        };
         let conflicts =
             |m: &Manifest, o: &Object| kubernetes::server_side_conflicts(&m.file, &o.printed());
-        let unforced: Vec<&Manifest> = set
-            .manifests
-            .iter()
-            .copied()
-            .filter(|m| !rewrites(m))
-            .collect();
-        if !unforced.is_empty() {
+        let manifests: Vec<&Manifest> = set.manifests.to_vec();
+        if !manifests.is_empty() {
             let mut expected = Vec::new();
             let mut errors = Vec::new();
-            for manifest in &unforced {
+            for manifest in &manifests {
                 for object in &manifest.objects {
                     match conflicts(manifest, object) {
                         Some(fields) => errors.extend(fields.iter().map(|f| f.to_string())),
@@ -349,7 +339,7 @@ impl Suite {
             self.apply(
                 set,
                 &["--server-side"],
-                &paths(&unforced),
+                &paths(&manifests),
                 expected,
                 &errors,
             );
@@ -358,7 +348,7 @@ impl Suite {
             .manifests
             .iter()
             .copied()
-            .filter(|m| rewrites(m) || m.objects.iter().any(|o| conflicts(m, o).is_some()))
+            .filter(|m| m.objects.iter().any(|o| conflicts(m, o).is_some()))
             .collect();
         if !forced.is_empty() {
             let expected = printed(forced.iter().flat_map(|m| &m.objects), "serverside-applied");
@@ -386,56 +376,41 @@ impl Suite {
         }
     }
 
-    /// Writes the modified copies of the set's objects as YAML streams of JSON documents: those
-    /// that re-apply as Kubernetes would re-apply them, then (in a file of their own) those
-    /// holding quantities Kubernetes rewrites. Answers the files, each with its objects.
+    /// Writes the modified copies of the set's objects as a YAML stream of JSON documents.
+    /// Answers the file with its objects, or `None` when there is nothing to write.
     fn write_modified<'s>(
         &mut self,
         set: &ApplySet<'s>,
         name: &str,
-    ) -> Vec<(String, Vec<(&'s Manifest, &'s Object)>)> {
-        let mut files = Vec::new();
-        for rewritten in [false, true] {
-            let mut documents = Vec::new();
-            let mut objects = Vec::new();
-            for (manifest, object) in set.entries() {
-                let rewrites = kubernetes::holds_quantities_kubernetes_rewrites(
-                    &manifest.file,
-                    &object.printed(),
-                );
-                let key = set.key(object);
-                let Some(configuration) = self.configurations.get(&key) else {
-                    continue; // already a failure of step 1
-                };
-                if rewrites != rewritten {
-                    continue;
-                }
-                let copy = modified_copy(configuration);
-                // `---` first: kubectl reads a file that starts with `{` as one JSON object.
-                let json = serde_json::to_string_pretty(&copy).expect("JSON");
-                documents.push(format!("---\n{json}\n"));
-                self.modified.insert(key, copy);
-                objects.push((manifest, object));
-            }
-            if !documents.is_empty() {
-                let file_name = format!(
-                    "{name}-{}.yaml",
-                    if rewritten { "rewritten" } else { "settled" }
-                );
-                files.push((self.session.file(&file_name, &documents.concat()), objects));
-            }
+    ) -> Option<(String, Vec<(&'s Manifest, &'s Object)>)> {
+        let mut documents = Vec::new();
+        let mut objects = Vec::new();
+        for (manifest, object) in set.entries() {
+            let key = set.key(object);
+            let Some(configuration) = self.configurations.get(&key) else {
+                continue; // already a failure of step 1
+            };
+            let copy = modified_copy(configuration);
+            // `---` first: kubectl reads a file that starts with `{` as one JSON object.
+            let json = serde_json::to_string_pretty(&copy).expect("JSON");
+            documents.push(format!("---\n{json}\n"));
+            self.modified.insert(key, copy);
+            objects.push((manifest, object));
         }
-        files
+        if documents.is_empty() {
+            return None;
+        }
+        let path = self
+            .session
+            .file(&format!("{name}.yaml"), &documents.concat());
+        Some((path, objects))
     }
 
     /// Step 3: client-side apply of the modified copies patches the live objects.
-    fn apply_modified(&mut self, set: &ApplySet, files: &[(String, Vec<(&Manifest, &Object)>)]) {
-        let expected = printed(
-            files.iter().flat_map(|(_, o)| o.iter().map(|(_, o)| *o)),
-            "configured",
-        );
-        let paths: Vec<String> = files.iter().map(|(path, _)| path.clone()).collect();
-        self.apply(set, &[], &paths, expected, &[]);
+    fn apply_modified(&mut self, set: &ApplySet, file: &(String, Vec<(&Manifest, &Object)>)) {
+        let (path, objects) = file;
+        let expected = printed(objects.iter().map(|(_, o)| *o), "configured");
+        self.apply(set, &[], std::slice::from_ref(path), expected, &[]);
         for (object, key, live) in self.each_live(set, "apply of the modified copy") {
             let what = format!("modified copy of {}", object.printed());
             self.check_uid(&what, &key, &live);
@@ -493,8 +468,8 @@ impl Suite {
         }
     }
 
-    /// Step 4: the modified copies again (those Kubernetes re-applies alike): nothing left to
-    /// patch, except where kubectl finds something in Kubernetes too.
+    /// Step 4: the modified copies again: nothing left to patch, except where kubectl finds
+    /// something in Kubernetes too.
     fn reapply_modified(&mut self, set: &ApplySet, file: &(String, Vec<(&Manifest, &Object)>)) {
         let (path, objects) = file;
         let expected = objects
@@ -599,12 +574,9 @@ fn apply_every_example(kubectl: PathBuf) {
             suite.apply_client_side(set);
             suite.apply_server_side(set);
             let modified = suite.write_modified(set, &format!("modified-{number}-{set_number}"));
-            suite.apply_modified(set, &modified);
-            if let Some(settled) = modified
-                .iter()
-                .find(|(path, _)| path.ends_with("-settled.yaml"))
-            {
-                suite.reapply_modified(set, settled);
+            if let Some(modified) = &modified {
+                suite.apply_modified(set, modified);
+                suite.reapply_modified(set, modified);
             }
         }
         for set in ApplySet::of(round, &round.delete_after) {

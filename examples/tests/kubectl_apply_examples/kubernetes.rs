@@ -40,9 +40,10 @@ const IPV6_NOT_CONFIGURED: &str = r#"Service "my-service" is invalid: spec.ipFam
 /// (`listType=atomic`, `structType=atomic`: owned and compared whole) and the API server
 /// defaults something inside them (a PVC template's `apiVersion`, `kind`, `volumeMode` and
 /// `status`; a field selector's `apiVersion: v1`; an admission rule's `scope: "*"`), admission
-/// adds to them (a pod's `tolerations` get `DefaultTolerationSeconds`' two), or stores a number
-/// as a quantity string (`3` becomes `"3"`), so the applied value differs from the live one as
-/// a whole.
+/// adds to them (a pod's `tolerations` get `DefaultTolerationSeconds`' two), stores a number
+/// as a quantity string (`3` becomes `"3"`), or stores a quantity in its canonical form (`0.5`
+/// becomes `500m`, `0.1` `100m`, `1000` `1k`), so the applied value differs from the live one
+/// (as a whole, for the atomic ones).
 pub const SERVER_SIDE_CONFLICTS: &[(&str, &str, &[&str])] = &[
     (
         "application/cassandra/cassandra-statefulset.yaml",
@@ -134,32 +135,43 @@ pub const SERVER_SIDE_CONFLICTS: &[(&str, &str, &[&str])] = &[
         "validatingadmissionpolicy.admissionregistration.k8s.io/servicecidrs.deny",
         &[".spec.matchConstraints.resourceRules"],
     ),
-];
-
-/// Objects holding a quantity that Kubernetes rewrites into its canonical form (`0.5` is stored
-/// as `500m`, `0.1` as `100m`, `1000` as `1k`) and Orchestra stores as written: a known gap.
-///
-/// In Kubernetes their server-side apply after the client-side one conflicts on those
-/// quantities (the applied string differs from the stored one) and every client-side re-apply
-/// reports `configured`. Orchestra does neither, so the suite applies these files with
-/// `--force-conflicts` only, as a Kubernetes user has to, and leaves them out of the final
-/// re-apply; every other step is asserted as for any file.
-pub const QUANTITIES_KUBERNETES_REWRITES: &[(&str, &str)] = &[
+    // Quantities written in a form the API server stores canonically (`0.5` as `500m`).
     (
         "application/zookeeper/zookeeper.yaml",
         "statefulset.apps/zk",
+        &[
+            r#".spec.template.spec.containers[name="kubernetes-zookeeper"].resources.requests.cpu"#,
+            ".spec.volumeClaimTemplates",
+        ],
     ),
-    ("pods/config/redis-pod.yaml", "pod/redis"),
-    ("pods/resource/cpu-request-limit.yaml", "pod/cpu-demo"),
+    (
+        "pods/config/redis-pod.yaml",
+        "pod/redis",
+        &[r#".spec.containers[name="redis"].resources.limits.cpu"#],
+    ),
+    (
+        "pods/resource/cpu-request-limit.yaml",
+        "pod/cpu-demo",
+        &[r#".spec.containers[name="cpu-demo-ctr"].resources.requests.cpu"#],
+    ),
     (
         "pods/resource/pod-level-cpu-request-limit.yaml",
         "pod/cpu-demo",
+        &[".spec.resources.requests.cpu"],
     ),
     (
         "pods/resource/pod-level-resources.yaml",
         "pod/pod-resources-demo",
+        &[
+            r#".spec.containers[name="pod-resources-demo-ctr-1"].resources.limits.cpu"#,
+            r#".spec.containers[name="pod-resources-demo-ctr-1"].resources.requests.cpu"#,
+        ],
     ),
-    ("policy/quota.yaml", "resourcequota/pods-high"),
+    (
+        "policy/quota.yaml",
+        "resourcequota/pods-high",
+        &[".spec.hard.cpu"],
+    ),
 ];
 
 /// Objects for which a client-side `kubectl apply` of the configuration it last applied still
@@ -262,6 +274,36 @@ pub const RECONFIGURED_ON_REAPPLY: &[(&str, &str, &str)] = &[
         "secret/bootstrap-token-5emitj",
         STRING_DATA,
     ),
+    (
+        "application/zookeeper/zookeeper.yaml",
+        "statefulset.apps/zk",
+        CANONICAL_QUANTITY,
+    ),
+    (
+        "pods/config/redis-pod.yaml",
+        "pod/redis",
+        CANONICAL_QUANTITY,
+    ),
+    (
+        "pods/resource/cpu-request-limit.yaml",
+        "pod/cpu-demo",
+        CANONICAL_QUANTITY,
+    ),
+    (
+        "pods/resource/pod-level-cpu-request-limit.yaml",
+        "pod/cpu-demo",
+        CANONICAL_QUANTITY,
+    ),
+    (
+        "pods/resource/pod-level-resources.yaml",
+        "pod/pod-resources-demo",
+        CANONICAL_QUANTITY,
+    ),
+    (
+        "policy/quota.yaml",
+        "resourcequota/pods-high",
+        CANONICAL_QUANTITY,
+    ),
 ];
 
 const PVC_TEMPLATES: &str = "`volumeClaimTemplates` has no merge key and the API server adds \
@@ -273,6 +315,9 @@ const PROJECTED_SOURCES: &str = "`projected.sources` has no merge key and a `fie
 const RESOURCE_RULES: &str = "`resourceRules` has no merge key and each rule gets `scope: \"*\"`, \
     so kubectl replaces the list";
 const NUMBER_QUANTITY: &str = "the quantity is written as a number and stored as a string";
+const CANONICAL_QUANTITY: &str = "a quantity is written in a form the API server stores \
+    canonically (`0.5` as `500m`, `0.1` as `100m`, `1000` as `1k`), so the live value never \
+    equals the applied one";
 const STRING_DATA: &str = "`stringData` is write-only: the server folds it into `data`, so the \
     live Secret never holds what kubectl applies";
 
@@ -282,13 +327,6 @@ pub fn server_side_conflicts(file: &str, object: &str) -> Option<&'static [&'sta
         .iter()
         .find(|(f, o, _)| *f == file && *o == object)
         .map(|(_, _, fields)| *fields)
-}
-
-/// Whether `object` from `file` holds a quantity Kubernetes rewrites.
-pub fn holds_quantities_kubernetes_rewrites(file: &str, object: &str) -> bool {
-    QUANTITIES_KUBERNETES_REWRITES
-        .iter()
-        .any(|(f, o)| *f == file && *o == object)
 }
 
 /// What kubectl prints when it applies the configuration `object` from `file` last applied.
