@@ -1,25 +1,31 @@
 //! `DiskKv`: the embedded, durable [`KvStore`], and the default backend.
 //!
 //! It keeps etcd's MVCC model in one [redb](https://docs.rs/redb) file, `kv.redb`, in its data
-//! directory:
+//! directory, laid out as etcd lays out its backend: by revision.
 //!
 //! | table | key → value | holds |
 //! |---|---|---|
-//! | `versions` | `(key, mod_revision)` → version | every retained version, tombstones for deletions |
-//! | `latest` | key → revisions | each existing key's current `mod_revision` (fast current reads) |
-//! | `revisions` | revision → key | which key each retained revision changed (watch replay, compaction) |
-//! | `meta` | name → counter | the current and the compacted revision |
+//! | `revisions` | revision → (key, record) | every retained write: its key, revisions, and the revision it replaced |
+//! | `values` | revision → value | the value each retained write (other than a deletion) left |
+//! | `meta` | name → counter | the current and the compacted revision, and the layout |
+//!
+//! Writes only ever append to `revisions` and `values`, whatever keys they write, so a commit of
+//! many writes touches a handful of pages. Which keys exist, and their versions at every
+//! retained revision, live in memory in the [key index](crate::key_index) (etcd's `treeIndex`),
+//! rebuilt from `revisions` when the store opens; reads look up the index and then fetch values
+//! by revision from a redb snapshot.
 //!
 //! **Durability.** One writer thread owns all writes. It drains the channel of pending writes,
 //! applies them in order in one redb transaction, commits it with an fsync, and only then
-//! acknowledges every write of the group: concurrent writers share one fsync (group commit),
-//! and no acknowledged write is lost by a crash, `kill -9` included. On open, the current and
-//! compacted revisions come back from `meta`, and the retained history (by default the last
-//! 100,000 revisions, see [`DiskOptions::history_revisions`]) serves reads at past revisions
-//! and watches from past revisions, across restarts.
+//! updates the key index and acknowledges every write of the group: concurrent writers share one
+//! fsync (group commit), and no acknowledged write is lost by a crash, `kill -9` included; a
+//! reader never sees a write that is not yet on disk. On open, the current and compacted
+//! revisions come back from `meta`, and the retained history (by default the last 100,000
+//! revisions, see [`DiskOptions::history_revisions`]) serves reads at past revisions and watches
+//! from past revisions, across restarts.
 //!
 //! **Watches** read recent changes from an in-memory tail of the event history; a watcher
-//! from an older revision (or one that fell behind the tail) replays from `versions` first.
+//! from an older revision (or one that fell behind the tail) replays from `revisions` first.
 //!
 //! **Exclusive.** The data directory is locked while open (file `LOCK`); a second open, by this
 //! or another process, fails with [`StoreError::Unavailable`] naming the directory.
@@ -44,10 +50,9 @@ mod codec;
 mod writer;
 
 use std::fs::{File, OpenOptions, TryLockError};
-use std::ops::Bound;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Weak};
+use std::sync::{Arc, RwLock, RwLockReadGuard, Weak};
 use std::thread::JoinHandle;
 
 use async_trait::async_trait;
@@ -57,26 +62,29 @@ use futures::future::BoxFuture;
 use redb::{Database, ReadTransaction, ReadableDatabase, ReadableTable, TableDefinition};
 use tokio::sync::{mpsc, oneshot};
 
-use self::codec::{decode_counter, decode_latest, decode_version};
+use self::codec::{Record, corrupt_record, decode_counter, decode_record, missing_value};
 use self::writer::{Op, Pending, Writer};
 use crate::event_log::{Backfill, Capacity, EventLog, watch_stream};
+use crate::key_index::{KeyIndex, Version};
 use crate::kv::{
     KeyValue, KvStore, Limits, RangeRequest, RangeResponse, Result, Revision, StoreError,
-    WatchBatch, WatchEvent, WatchRequest, WatchStream, check_key, prefix_end,
+    WatchBatch, WatchEvent, WatchRequest, WatchStream, check_key,
 };
 
-/// `(key, mod_revision)` → version record.
-const VERSIONS: TableDefinition<(&[u8], i64), &[u8]> = TableDefinition::new("versions");
-/// key → latest entry, for existing keys.
-const LATEST: TableDefinition<&[u8], &[u8]> = TableDefinition::new("latest");
-/// revision → the key it changed.
-const REVISIONS: TableDefinition<i64, &[u8]> = TableDefinition::new("revisions");
+/// revision → (key, record) of every retained write.
+const REVISIONS: TableDefinition<i64, (&[u8], &[u8])> = TableDefinition::new("revisions");
+/// revision → the value of every retained write that left one.
+const VALUES: TableDefinition<i64, &[u8]> = TableDefinition::new("values");
 /// counter name → counter.
 const META: TableDefinition<&str, &[u8]> = TableDefinition::new("meta");
 /// The `meta` counter of the current revision.
 const META_REVISION: &str = "revision";
 /// The `meta` counter of the compacted revision.
 const META_COMPACTED: &str = "compacted";
+/// The `meta` counter of the table layout.
+const META_LAYOUT: &str = "layout";
+/// The table layout this version reads and writes: records keyed by revision.
+const LAYOUT: i64 = 2;
 
 /// The name of the database file in the data directory.
 const DB_FILE: &str = "kv.redb";
@@ -84,6 +92,15 @@ const DB_FILE: &str = "kv.redb";
 const LOCK_FILE: &str = "LOCK";
 /// How many revisions a watcher replays from disk per read transaction.
 const BACKFILL_CHUNK: usize = 1024;
+
+/// What the key index knows of a version's value, which is on disk.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Stored {
+    /// The record was written by this store: the value is in table `values`.
+    Readable,
+    /// The record is not one this store wrote: reading the version is an error for its key.
+    Corrupt,
+}
 
 /// How the store is configured.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -159,6 +176,8 @@ struct Shared {
     sender: Option<mpsc::Sender<Pending>>,
     writer: Option<JoinHandle<()>>,
     db: Arc<Database>,
+    /// Every retained version of every key, as of the last commit.
+    index: Arc<RwLock<KeyIndex<Stored>>>,
     log: Arc<EventLog>,
     counters: Arc<Counters>,
     limits: Limits,
@@ -228,7 +247,8 @@ impl DiskKv {
             .set_cache_size(options.cache_size)
             .create(dir.join(DB_FILE))
             .context("opening the database")?;
-        let (revision, compacted) = initialize(&db)?;
+        let (revision, compacted) = initialize(&db, &dir)?;
+        let index = Arc::new(RwLock::new(load_index(&db)?));
         let db = Arc::new(db);
         let log = Arc::new(EventLog::new(
             revision,
@@ -241,6 +261,7 @@ impl DiskKv {
         let counters = Arc::new(Counters::default());
         let writer = Writer {
             db: db.clone(),
+            index: index.clone(),
             log: log.clone(),
             counters: counters.clone(),
             receiver,
@@ -259,6 +280,7 @@ impl DiskKv {
                 sender: Some(sender),
                 writer: Some(writer),
                 db,
+                index,
                 log,
                 counters,
                 limits: options.limits,
@@ -305,38 +327,145 @@ impl DiskKv {
             })
     }
 
-    /// Runs a read against a snapshot on the blocking pool.
+    /// Runs `read` on the blocking pool against a consistent view of the store at `revision`
+    /// (`None`: the current one).
     async fn read<T: Send + 'static>(
         &self,
-        read: impl FnOnce(&ReadTransaction) -> Result<T> + Send + 'static,
+        revision: Option<Revision>,
+        read: impl FnOnce(&View<'_>) -> Result<T> + Send + 'static,
     ) -> Result<T> {
-        read_on_pool(&self.shared.db, read).await
+        let (db, index) = (self.shared.db.clone(), self.shared.index.clone());
+        tokio::task::spawn_blocking(move || {
+            let snapshot = db.begin_read().context("starting a read transaction")?;
+            let view = View::open(&db, snapshot, &index, revision)?;
+            read(&view)
+        })
+        .await
+        .map_err(|e| StoreError::backend("running a read", e))?
     }
 }
 
-/// Runs `read` against a fresh snapshot of `db` on the blocking pool.
-async fn read_on_pool<T: Send + 'static>(
-    db: &Arc<Database>,
-    read: impl FnOnce(&ReadTransaction) -> Result<T> + Send + 'static,
-) -> Result<T> {
-    let db = db.clone();
-    tokio::task::spawn_blocking(move || {
-        let snapshot = db.begin_read().context("starting a read transaction")?;
-        read(&snapshot)
-    })
-    .await
-    .map_err(|e| StoreError::backend("running a read", e))?
+/// Reads the key index, which stays consistent even if a panic poisoned its lock (the writer
+/// updates it only with complete, committed groups).
+fn read_index(index: &RwLock<KeyIndex<Stored>>) -> RwLockReadGuard<'_, KeyIndex<Stored>> {
+    index.read().unwrap_or_else(|e| e.into_inner())
+}
+
+/// A consistent view for reads: a redb snapshot, the key index, and a revision at which both
+/// agree.
+///
+/// The writer commits to redb before it adds a group to the index, and never compacts past the
+/// index's revision, so the snapshot taken first holds every version the index shows at
+/// `revision`: the current revision is the older of the two, and a past one must be retained by
+/// both.
+struct View<'a> {
+    snapshot: ReadTransaction,
+    index: RwLockReadGuard<'a, KeyIndex<Stored>>,
+    revision: Revision,
+}
+
+impl<'a> View<'a> {
+    fn open(
+        db: &Database,
+        mut snapshot: ReadTransaction,
+        index: &'a RwLock<KeyIndex<Stored>>,
+        requested: Option<Revision>,
+    ) -> Result<Self> {
+        loop {
+            let (on_disk, disk_compacted) = counters(&snapshot)?;
+            let index = read_index(index);
+            let current = index.revision();
+            let compacted = index.compacted().max(disk_compacted);
+            let revision = match requested {
+                Some(revision) if revision > 0 => {
+                    if revision < compacted {
+                        return Err(StoreError::Compacted {
+                            requested: revision,
+                            compacted,
+                        });
+                    }
+                    if revision > current {
+                        return Err(StoreError::FutureRevision {
+                            requested: revision,
+                            current,
+                        });
+                    }
+                    revision
+                }
+                _ => current.min(on_disk),
+            };
+            if revision <= on_disk && revision >= compacted {
+                return Ok(View {
+                    snapshot,
+                    index,
+                    revision,
+                });
+            }
+            // The snapshot is older than the index (a commit landed in between): take a newer
+            // one, which holds everything the index shows.
+            drop(index);
+            snapshot = db.begin_read().context("starting a read transaction")?;
+        }
+    }
+
+    /// The value of `key` at `mod_revision`, as the key-value `version` describes.
+    fn fetch(&self, key: &Bytes, version: &Version<Stored>) -> Result<KeyValue> {
+        if version.value == Some(Stored::Corrupt) {
+            return Err(corrupt_record(key, version.mod_revision));
+        }
+        let values = self
+            .snapshot
+            .open_table(VALUES)
+            .context("opening table values")?;
+        let value = values
+            .get(version.mod_revision)
+            .context("reading table values")?
+            .ok_or_else(|| missing_value(key, version.mod_revision))?;
+        Ok(KeyValue {
+            key: key.clone(),
+            value: Bytes::copy_from_slice(value.value()),
+            create_revision: version.create_revision,
+            mod_revision: version.mod_revision,
+            version: version.version,
+        })
+    }
+
+    /// The live state of `key`.
+    fn get(&self, key: &[u8]) -> Result<Option<KeyValue>> {
+        match self.index.visible(key, self.revision) {
+            Some((key, version)) => self.fetch(key, version).map(Some),
+            None => Ok(None),
+        }
+    }
+
+    /// One page of `request`.
+    fn range(&self, request: &RangeRequest) -> Result<RangeResponse> {
+        let page = self.index.range(request, self.revision);
+        let kvs = page
+            .entries
+            .iter()
+            .map(|(key, version)| self.fetch(key, version))
+            .collect::<Result<_>>()?;
+        Ok(RangeResponse {
+            kvs,
+            more: page.more,
+            revision: self.revision,
+        })
+    }
 }
 
 /// Creates the tables of a new store; returns the current and compacted revisions.
-fn initialize(db: &Database) -> Result<(Revision, Revision)> {
+fn initialize(db: &Database, dir: &Path) -> Result<(Revision, Revision)> {
     let txn = db.begin_write().context("initializing the database")?;
     let counters = {
         let mut meta = txn.open_table(META).context("opening table meta")?;
-        txn.open_table(VERSIONS).context("opening table versions")?;
-        txn.open_table(LATEST).context("opening table latest")?;
+        let new = meta
+            .get(META_REVISION)
+            .context("reading table meta")?
+            .is_none();
         txn.open_table(REVISIONS)
             .context("opening table revisions")?;
+        txn.open_table(VALUES).context("opening table values")?;
         let mut read = |name: &str, initial: i64| -> Result<i64> {
             let stored = meta.get(name).context("reading table meta")?;
             match stored {
@@ -349,6 +478,16 @@ fn initialize(db: &Database) -> Result<(Revision, Revision)> {
                 }
             }
         };
+        // A store written before the layout was recorded keeps its records by key.
+        let layout = read(META_LAYOUT, if new { LAYOUT } else { 1 })?;
+        if layout != LAYOUT {
+            return Err(StoreError::Unavailable {
+                reason: format!(
+                    "the data directory {} holds a store of table layout {layout}, and this version reads layout {LAYOUT}: move it aside to start afresh",
+                    dir.display()
+                ),
+            });
+        }
         (read(META_REVISION, 1)?, read(META_COMPACTED, 0)?)
     };
     txn.commit().context("initializing the database")?;
@@ -369,159 +508,43 @@ fn counters(snapshot: &ReadTransaction) -> Result<(Revision, Revision)> {
     Ok((read(META_REVISION)?, read(META_COMPACTED)?))
 }
 
-/// The current state of `key` in a snapshot.
-fn get_current(snapshot: &ReadTransaction, key: &[u8]) -> Result<Option<KeyValue>> {
-    let latest = snapshot
-        .open_table(LATEST)
-        .context("opening table latest")?;
-    let versions = snapshot
-        .open_table(VERSIONS)
-        .context("opening table versions")?;
-    let Some(entry) = latest.get(key).context("reading table latest")? else {
-        return Ok(None);
-    };
-    let revisions = decode_latest(key, entry.value())?;
-    read_version(&versions, key, revisions.mod_revision)
-}
-
-/// The version of `key` at exactly `mod_revision`, as a key-value (`None` for a tombstone).
-fn read_version(
-    versions: &impl ReadableTable<(&'static [u8], i64), &'static [u8]>,
-    key: &[u8],
-    mod_revision: Revision,
-) -> Result<Option<KeyValue>> {
-    let stored = versions
-        .get((key, mod_revision))
-        .context("reading table versions")?;
-    let Some(record) = stored else {
-        return Err(StoreError::Corrupt {
-            key: Bytes::copy_from_slice(key),
-            reason: format!("the version at revision {mod_revision} is missing"),
-        });
-    };
-    Ok(decode_version(key, record.value())?.to_kv(key, mod_revision))
-}
-
-/// The last version of `key` before revision `before`, if it holds a value.
-fn read_previous(
-    versions: &impl ReadableTable<(&'static [u8], i64), &'static [u8]>,
-    key: &[u8],
-    before: Revision,
-) -> Result<Option<KeyValue>> {
-    let mut range = versions
-        .range((key, i64::MIN)..(key, before))
-        .context("reading table versions")?;
-    let Some(entry) = range.next_back() else {
-        return Ok(None);
-    };
-    let (stored_key, record) = entry.context("reading table versions")?;
-    let mod_revision = stored_key.value().1;
-    Ok(decode_version(key, record.value())?.to_kv(key, mod_revision))
-}
-
-/// One page of `request` in a snapshot.
-fn range_snapshot(snapshot: &ReadTransaction, request: &RangeRequest) -> Result<RangeResponse> {
-    let (current, compacted) = counters(snapshot)?;
-    let revision = match request.revision {
-        None => current,
-        Some(revision) if revision <= 0 => current,
-        Some(revision) if revision < compacted => {
-            return Err(StoreError::Compacted {
-                requested: revision,
-                compacted,
-            });
-        }
-        Some(revision) if revision > current => {
-            return Err(StoreError::FutureRevision {
-                requested: revision,
-                current,
-            });
-        }
-        Some(revision) => revision,
-    };
-    let start: Bound<&[u8]> = match &request.start_after {
-        Some(after) if after.as_ref() >= request.prefix.as_ref() => Bound::Excluded(after),
-        _ => Bound::Included(&request.prefix),
-    };
-    let end = prefix_end(&request.prefix);
-    let end: Bound<&[u8]> = end.as_deref().map_or(Bound::Unbounded, Bound::Excluded);
-    let limit = request.limit.unwrap_or(usize::MAX);
-    let versions = snapshot
-        .open_table(VERSIONS)
-        .context("opening table versions")?;
-    let mut kvs = Vec::new();
-    let mut more = false;
-    if revision == current {
-        // The current state: walk `latest`, one version lookup per key.
-        let latest = snapshot
-            .open_table(LATEST)
-            .context("opening table latest")?;
-        for entry in latest
-            .range::<&[u8]>((start, end))
-            .context("reading table latest")?
-        {
-            let (key, revisions) = entry.context("reading table latest")?;
-            if kvs.len() == limit {
-                more = true;
-                break;
-            }
-            let key = key.value();
-            let revisions = decode_latest(key, revisions.value())?;
-            if let Some(kv) = read_version(&versions, key, revisions.mod_revision)? {
-                kvs.push(kv);
-            }
-        }
-    } else {
-        // A past state: walk every version in the range, keeping each key's last one at or
-        // before `revision`.
-        let lower = match start {
-            Bound::Included(key) => Bound::Included((key, i64::MIN)),
-            Bound::Excluded(key) => Bound::Excluded((key, i64::MAX)),
-            Bound::Unbounded => Bound::Unbounded,
+/// Rebuilds the key index from table `revisions`: every retained version of every key, in
+/// revision order. A record that is not one this store wrote becomes a corrupt version of its
+/// key, an error for whoever reads it.
+fn load_index(db: &Database) -> Result<KeyIndex<Stored>> {
+    let snapshot = db.begin_read().context("starting a read transaction")?;
+    let (revision, compacted) = counters(&snapshot)?;
+    let revisions = snapshot
+        .open_table(REVISIONS)
+        .context("opening table revisions")?;
+    let mut index = KeyIndex::new(0, compacted);
+    for entry in revisions.iter().context("reading table revisions")? {
+        let (changed, record) = entry.context("reading table revisions")?;
+        let changed = changed.value();
+        let (key, record) = record.value();
+        let version = match decode_record(key, changed, record) {
+            Ok(Record::Value {
+                create_revision,
+                version,
+                ..
+            }) => Version {
+                mod_revision: changed,
+                create_revision,
+                version,
+                value: Some(Stored::Readable),
+            },
+            Ok(Record::Tombstone { .. }) => Version::after(None, changed, None),
+            Err(_) => Version {
+                mod_revision: changed,
+                create_revision: 0,
+                version: 0,
+                value: Some(Stored::Corrupt),
+            },
         };
-        let upper = match end {
-            Bound::Excluded(key) => Bound::Excluded((key, i64::MIN)),
-            _ => Bound::Unbounded,
-        };
-        let mut candidate: Option<(Vec<u8>, Option<KeyValue>)> = None;
-        let entries = versions
-            .range::<(&[u8], i64)>((lower, upper))
-            .context("reading table versions")?;
-        for entry in entries {
-            let (stored_key, record) = entry.context("reading table versions")?;
-            let (key, mod_revision) = stored_key.value();
-            if candidate.as_ref().is_some_and(|(last, _)| last != key)
-                && let Some((_, Some(kv))) = candidate.take()
-            {
-                if kvs.len() == limit {
-                    more = true;
-                    break;
-                }
-                kvs.push(kv);
-            }
-            if mod_revision > revision {
-                // Keep the candidate (the version at `revision`) but skip later versions.
-                if candidate.is_none() {
-                    candidate = Some((key.to_vec(), None));
-                }
-                continue;
-            }
-            let kv = decode_version(key, record.value())?.to_kv(key, mod_revision);
-            candidate = Some((key.to_vec(), kv));
-        }
-        if !more && let Some((_, Some(kv))) = candidate {
-            if kvs.len() == limit {
-                more = true;
-            } else {
-                kvs.push(kv);
-            }
-        }
+        index.push(Bytes::copy_from_slice(key), version);
     }
-    Ok(RangeResponse {
-        kvs,
-        more,
-        revision,
-    })
+    index.advance_to(revision);
+    Ok(index)
 }
 
 /// Replays the revisions at and after `cursor` and before `until` from disk.
@@ -539,12 +562,85 @@ impl Backfill for DiskBackfill {
         let db = self.db.upgrade();
         async move {
             let db = db.ok_or_else(crate::event_log::closed_error)?;
-            read_on_pool(&db, move |snapshot| {
-                replay(snapshot, cursor, until, &prefix)
+            tokio::task::spawn_blocking(move || {
+                let snapshot = db.begin_read().context("starting a read transaction")?;
+                replay(&snapshot, cursor, until, &prefix)
             })
             .await
+            .map_err(|e| StoreError::backend("replaying history", e))?
         }
         .boxed()
+    }
+}
+
+/// The tables watch replay reads.
+struct History {
+    revisions: redb::ReadOnlyTable<i64, (&'static [u8], &'static [u8])>,
+    values: redb::ReadOnlyTable<i64, &'static [u8]>,
+}
+
+impl History {
+    /// The state the write at `revision` left, with its key and record.
+    fn kv_at(&self, key: &[u8], revision: Revision, record: Record) -> Result<Option<KeyValue>> {
+        let Record::Value {
+            create_revision,
+            version,
+            ..
+        } = record
+        else {
+            return Ok(None);
+        };
+        let value = self
+            .values
+            .get(revision)
+            .context("reading table values")?
+            .ok_or_else(|| missing_value(key, revision))?;
+        Ok(Some(KeyValue {
+            key: Bytes::copy_from_slice(key),
+            value: Bytes::copy_from_slice(value.value()),
+            create_revision,
+            mod_revision: revision,
+            version,
+        }))
+    }
+
+    /// The state of `key` that the write at `revision` replaced, per its record.
+    fn prev(&self, key: &[u8], revision: Revision, record: Record) -> Result<Option<KeyValue>> {
+        let prev = record.prev();
+        if prev == 0 {
+            return Ok(None);
+        }
+        let stored = self
+            .revisions
+            .get(prev)
+            .context("reading table revisions")?;
+        let Some(stored) = stored else {
+            return Err(StoreError::Corrupt {
+                key: Bytes::copy_from_slice(key),
+                reason: format!(
+                    "the version at revision {prev}, which the write at revision {revision} replaced, is missing"
+                ),
+            });
+        };
+        let (_, prev_record) = stored.value();
+        let prev_record = decode_record(key, prev, prev_record)?;
+        self.kv_at(key, prev, prev_record)
+    }
+
+    /// The event of the write at `revision` to `key`.
+    fn event(&self, key: &[u8], revision: Revision, record: &[u8]) -> Result<WatchEvent> {
+        let record = decode_record(key, revision, record)?;
+        let prev = self.prev(key, revision, record)?;
+        Ok(match self.kv_at(key, revision, record)? {
+            Some(kv) => WatchEvent::Put { kv, prev },
+            None => WatchEvent::Delete {
+                prev: prev.ok_or_else(|| StoreError::Corrupt {
+                    key: Bytes::copy_from_slice(key),
+                    reason: format!("the deletion at revision {revision} has no previous version"),
+                })?,
+                revision,
+            },
+        })
     }
 }
 
@@ -562,20 +658,24 @@ fn replay(
             compacted,
         });
     }
-    let revisions = snapshot
-        .open_table(REVISIONS)
-        .context("opening table revisions")?;
-    let versions = snapshot
-        .open_table(VERSIONS)
-        .context("opening table versions")?;
+    let history = History {
+        revisions: snapshot
+            .open_table(REVISIONS)
+            .context("opening table revisions")?,
+        values: snapshot
+            .open_table(VALUES)
+            .context("opening table values")?,
+    };
     let mut batches = Vec::new();
     let mut next = until;
-    let entries = revisions
+    let entries = history
+        .revisions
         .range(cursor..until)
         .context("reading table revisions")?;
     for (index, entry) in entries.enumerate() {
-        let (revision, key) = entry.context("reading table revisions")?;
-        let (revision, key) = (revision.value(), key.value());
+        let (revision, stored) = entry.context("reading table revisions")?;
+        let revision = revision.value();
+        let (key, record) = stored.value();
         if index == BACKFILL_CHUNK {
             next = revision;
             break;
@@ -583,7 +683,7 @@ fn replay(
         if !key.starts_with(prefix) {
             continue;
         }
-        match replay_one(&versions, key, revision) {
+        match history.event(key, revision, record) {
             Ok(event) => batches.push(WatchBatch {
                 revision,
                 events: vec![event],
@@ -599,25 +699,6 @@ fn replay(
     Ok((batches, next))
 }
 
-/// The event of the write at `revision` to `key`.
-fn replay_one(
-    versions: &impl ReadableTable<(&'static [u8], i64), &'static [u8]>,
-    key: &[u8],
-    revision: Revision,
-) -> Result<WatchEvent> {
-    let prev = read_previous(versions, key, revision)?;
-    Ok(match read_version(versions, key, revision)? {
-        Some(kv) => WatchEvent::Put { kv, prev },
-        None => WatchEvent::Delete {
-            prev: prev.ok_or_else(|| StoreError::Corrupt {
-                key: Bytes::copy_from_slice(key),
-                reason: format!("the deletion at revision {revision} has no previous version"),
-            })?,
-            revision,
-        },
-    })
-}
-
 #[async_trait]
 impl KvStore for DiskKv {
     async fn current_revision(&self) -> Result<Revision> {
@@ -626,11 +707,11 @@ impl KvStore for DiskKv {
 
     async fn get(&self, key: &[u8]) -> Result<Option<KeyValue>> {
         let key = key.to_vec();
-        self.read(move |snapshot| get_current(snapshot, &key)).await
+        self.read(None, move |view| view.get(&key)).await
     }
 
     async fn range(&self, request: RangeRequest) -> Result<RangeResponse> {
-        self.read(move |snapshot| range_snapshot(snapshot, &request))
+        self.read(request.revision, move |view| view.range(&request))
             .await
     }
 

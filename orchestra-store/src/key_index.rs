@@ -173,6 +173,12 @@ impl<V> KeyIndex<V> {
         Some((key.bytes(), last))
     }
 
+    /// The live version of `key` at `revision` (retained: at or above the compacted one).
+    pub(crate) fn visible(&self, key: &[u8], revision: Revision) -> Option<(&Bytes, &Version<V>)> {
+        let (key, versions) = self.keys.get_key_value(key)?;
+        Some((key.bytes(), visible_in(versions, revision)?))
+    }
+
     /// The versions of the keys in `request`'s range visible at `revision` (retained), in key
     /// order, at most `request.limit` of them.
     pub(crate) fn range(&self, request: &RangeRequest, revision: Revision) -> Page<'_, V> {
@@ -230,10 +236,53 @@ impl<V> KeyIndex<V> {
         Ok((prev, new))
     }
 
-    /// Compacts to `revision` (above the compacted one, at most the current one), given
-    /// `changes`, the revision and key of every write after the compacted revision and at or
-    /// below `revision`: per key, drops every version below the last one at or below
-    /// `revision`, and that one too if it is a tombstone.
+    /// Appends a version written elsewhere (a committed write, or a record read back from
+    /// disk): its `mod_revision` is above every version already in the index.
+    pub(crate) fn push(&mut self, key: Bytes, version: Version<V>) {
+        debug_assert!(version.mod_revision > self.revision);
+        self.revision = version.mod_revision;
+        self.keys
+            .entry(IndexKey::new(key))
+            .or_default()
+            .push(version);
+    }
+
+    /// Moves the current revision forward to `revision` without a version (a store whose last
+    /// revisions' records were compacted away).
+    pub(crate) fn advance_to(&mut self, revision: Revision) {
+        self.revision = self.revision.max(revision);
+    }
+
+    /// The revisions of the versions that compacting to `revision` drops, given `changes`, the
+    /// revision and key of every write after the compacted revision and at or below `revision`:
+    /// per key, every version below the last one at or below `revision`, and that one too if it
+    /// is a tombstone. Changes nothing.
+    pub(crate) fn obsolete_through<'a>(
+        &self,
+        revision: Revision,
+        changes: impl IntoIterator<Item = (Revision, &'a [u8])>,
+    ) -> Vec<Revision> {
+        let mut obsolete = Vec::new();
+        for (changed, key) in changes {
+            let Some(versions) = self.keys.get(key) else {
+                continue;
+            };
+            let position = versions.partition_point(|version| version.mod_revision < changed);
+            let Some(version) = versions.get(position).filter(|v| v.mod_revision == changed) else {
+                continue;
+            };
+            let superseded = versions
+                .get(position + 1)
+                .is_some_and(|later| later.mod_revision <= revision);
+            if superseded || version.is_tombstone() {
+                obsolete.push(changed);
+            }
+        }
+        obsolete
+    }
+
+    /// Compacts to `revision` (above the compacted one, at most the current one), given the
+    /// same `changes` as [`Self::obsolete_through`]: drops what that names.
     pub(crate) fn compact<'a>(
         &mut self,
         revision: Revision,
@@ -325,6 +374,7 @@ mod tests {
             .write(key("/a"), Some(4), Precondition::Any)
             .expect("put"); // 6
         let changes: Vec<(Revision, &[u8])> = vec![(2, b"/a"), (3, b"/a"), (4, b"/b"), (5, b"/b")];
+        assert_eq!(index.obsolete_through(5, changes.clone()), vec![2, 4, 5]);
         index.compact(5, changes);
         assert_eq!(index.compacted(), 5);
         let at_five = index.range(&RangeRequest::prefix("/"), 5);

@@ -287,23 +287,32 @@ async fn history_is_bounded_by_automatic_compaction() {
     assert_eq!(then.kvs.len(), 1);
 }
 
-/// Overwrites records of `DiskKv`'s redb file directly, as a foreign writer or a bit flip
-/// would (the layout is documented in `orchestra_store::disk`).
-fn corrupt_records(dir: &std::path::Path, version_of: (&[u8], i64), latest_of: &[u8]) {
-    use redb::TableDefinition;
-    const VERSIONS: TableDefinition<(&[u8], i64), &[u8]> = TableDefinition::new("versions");
-    const LATEST: TableDefinition<&[u8], &[u8]> = TableDefinition::new("latest");
+/// Damages `DiskKv`'s redb file directly, as a foreign writer or a bit flip would (the layout
+/// is documented in `orchestra_store::disk`): overwrites the record of the write at
+/// `foreign_record` with foreign bytes, and removes the value of the write at `lost_value`.
+fn corrupt_records(dir: &std::path::Path, foreign_record: i64, lost_value: i64) {
+    use redb::{ReadableTable, TableDefinition};
+    const REVISIONS: TableDefinition<i64, (&[u8], &[u8])> = TableDefinition::new("revisions");
+    const VALUES: TableDefinition<i64, &[u8]> = TableDefinition::new("values");
     let db = redb::Database::open(dir.join("kv.redb")).expect("open the redb file");
     let txn = db.begin_write().expect("write transaction");
     {
-        let mut versions = txn.open_table(VERSIONS).expect("versions");
-        versions
-            .insert(version_of, &b"{\"kind\":\"Pod\"}"[..])
-            .expect("overwrite a version");
-        let mut latest = txn.open_table(LATEST).expect("latest");
-        latest
-            .insert(latest_of, &[0xde, 0xad][..])
-            .expect("overwrite a latest entry");
+        let mut revisions = txn.open_table(REVISIONS).expect("revisions");
+        let key = revisions
+            .get(foreign_record)
+            .expect("read a record")
+            .expect("the record exists")
+            .value()
+            .0
+            .to_vec();
+        revisions
+            .insert(foreign_record, (&key[..], &b"{\"kind\":\"Pod\"}"[..]))
+            .expect("overwrite a record");
+        let mut values = txn.open_table(VALUES).expect("values");
+        values
+            .remove(lost_value)
+            .expect("remove a value")
+            .expect("the value existed");
     }
     txn.commit().expect("commit");
 }
@@ -311,14 +320,14 @@ fn corrupt_records(dir: &std::path::Path, version_of: (&[u8], i64), latest_of: &
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn corrupt_records_are_errors_for_their_key_only() {
     let dir = tempfile::tempdir().expect("temp dir");
-    let (a, bad_value) = {
+    let (a, foreign, lost) = {
         let store = DiskKv::open(dir.path()).expect("open");
         let a = store.put(b("/x/a"), b("fine")).await.expect("put");
-        let bad_value = store.put(b("/x/b"), b("soon corrupt")).await.expect("put");
-        store.put(b("/x/c"), b("soon corrupt")).await.expect("put");
-        (a, bad_value)
+        let foreign = store.put(b("/x/b"), b("soon corrupt")).await.expect("put");
+        let lost = store.put(b("/x/c"), b("soon lost")).await.expect("put");
+        (a, foreign, lost)
     };
-    corrupt_records(dir.path(), (b"/x/b", bad_value.mod_revision), b"/x/c");
+    corrupt_records(dir.path(), foreign.mod_revision, lost.mod_revision);
 
     let store = DiskKv::open(dir.path()).expect("a store with corrupt records opens");
     assert_eq!(store.get(b"/x/a").await.expect("get"), Some(a.clone()));
@@ -360,4 +369,107 @@ async fn corrupt_records_are_errors_for_their_key_only() {
         .put(b("/x/b"), b("new"))
         .await
         .expect("the key is usable again");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reads_during_writes_and_compaction_see_consistent_acknowledged_states() {
+    const KEYS: usize = 4;
+    const UPDATES: usize = 300;
+    let dir = tempfile::tempdir().expect("temp dir");
+    let options = DiskOptions {
+        history_revisions: Some(8),
+        recent_events: 4,
+        ..DiskOptions::default()
+    };
+    let store = DiskKv::open_with(dir.path(), options).expect("open");
+    let writers: Vec<_> = (0..KEYS)
+        .map(|k| {
+            let store = store.clone();
+            tokio::spawn(async move {
+                // The value names the write's own version, so a reader can tell a value read
+                // from the wrong revision.
+                let mut last = store
+                    .create(b(&format!("/c/{k}")), b("1"))
+                    .await
+                    .expect("create");
+                for version in 2..=UPDATES as i64 {
+                    last = store
+                        .update(
+                            b(&format!("/c/{k}")),
+                            b(&version.to_string()),
+                            last.mod_revision,
+                        )
+                        .await
+                        .expect("update");
+                }
+                last
+            })
+        })
+        .collect();
+    let readers: Vec<_> = (0..2)
+        .map(|_| {
+            let store = store.clone();
+            tokio::spawn(async move {
+                let mut seen = 0;
+                let mut reads = 0;
+                while reads < 2000 {
+                    let listed = store
+                        .range(RangeRequest::prefix("/c/"))
+                        .await
+                        .expect("a range never fails while writes and compactions go on");
+                    assert!(listed.revision >= seen, "reads never go back in time");
+                    seen = listed.revision;
+                    for kv in &listed.kvs {
+                        assert_eq!(kv.value, kv.version.to_string(), "{kv:?}");
+                        assert!(kv.mod_revision <= listed.revision);
+                    }
+                    if let Some(kv) = store.get(b"/c/0").await.expect("a get never fails") {
+                        assert_eq!(kv.value, kv.version.to_string(), "{kv:?}");
+                    }
+                    reads += 1;
+                    if listed.kvs.len() == KEYS
+                        && listed.kvs.iter().all(|kv| kv.version == UPDATES as i64)
+                    {
+                        break;
+                    }
+                }
+            })
+        })
+        .collect();
+    let mut finals = Vec::new();
+    for writer in writers {
+        finals.push(writer.await.expect("writer"));
+    }
+    for reader in readers {
+        reader.await.expect("reader");
+    }
+    let listed = store
+        .range(RangeRequest::prefix("/c/"))
+        .await
+        .expect("range");
+    assert_eq!(listed.kvs, finals);
+}
+
+#[test]
+fn a_store_of_the_earlier_table_layout_is_refused_with_what_to_do() {
+    use redb::TableDefinition;
+    const META: TableDefinition<&str, &[u8]> = TableDefinition::new("meta");
+    let dir = tempfile::tempdir().expect("temp dir");
+    {
+        // Layout 1 kept records by key and recorded no layout.
+        let db = redb::Database::create(dir.path().join("kv.redb")).expect("create");
+        let txn = db.begin_write().expect("write transaction");
+        txn.open_table(META)
+            .expect("meta")
+            .insert("revision", &7i64.to_le_bytes()[..])
+            .expect("insert");
+        txn.commit().expect("commit");
+    }
+    match DiskKv::open(dir.path()) {
+        Err(StoreError::Unavailable { reason }) => {
+            assert!(reason.contains("layout 1"), "{reason}");
+            assert!(reason.contains("move it aside"), "{reason}");
+        }
+        other => panic!("an earlier layout must be refused, got {other:?}"),
+    }
 }

@@ -1,135 +1,126 @@
 //! The bytes `DiskKv` stores, and their checked decoding.
 //!
 //! Every record starts with a format byte, so bytes that another program (or a bit flip) put
-//! under a key decode to [`StoreError::Corrupt`] for that key instead of a misread or a panic.
+//! under a revision decode to [`StoreError::Corrupt`] for that revision's key instead of a
+//! misread or a panic.
 //!
-//! * A **version** (table `versions`, keyed by `(key, mod_revision)`):
-//!   `[FORMAT, VALUE, create_revision: i64 LE, version: i64 LE, value…]`, or `[FORMAT, TOMBSTONE]`
-//!   for a deletion.
-//! * A **latest** entry (table `latest`, keyed by key, present only while the key exists):
-//!   `[FORMAT, mod_revision: i64 LE, create_revision: i64 LE, version: i64 LE]`.
+//! * A **record** (table `revisions`, beside the key, keyed by the revision of its write):
+//!   `[FORMAT, VALUE, create_revision: i64 LE, version: i64 LE, prev: i64 LE]` for a write that
+//!   left a value (the value itself is in table `values` under the same revision), or
+//!   `[FORMAT, TOMBSTONE, prev: i64 LE]` for a deletion. `prev` is the revision of the version
+//!   the write replaced, 0 if the key did not exist: watch replay reads the previous value
+//!   there.
 //! * A **meta** counter (table `meta`): an `i64 LE`.
 
 use bytes::Bytes;
 
-use crate::kv::{KeyValue, Result, Revision, StoreError};
+use crate::kv::{Result, Revision, StoreError};
 
-/// The format byte of every record this version writes.
-const FORMAT: u8 = 1;
-/// A version that holds a value.
+/// The format byte of every record this layout writes.
+const FORMAT: u8 = 2;
+/// A write that left a value.
 const VALUE: u8 = 1;
-/// A version that marks a deletion.
+/// A deletion.
 const TOMBSTONE: u8 = 2;
 
-/// The length of a version record without its value.
-const VERSION_HEADER: usize = 18;
-/// The length of a latest entry.
-const LATEST_LEN: usize = 25;
+/// The length of a value record.
+const VALUE_LEN: usize = 26;
+/// The length of a tombstone record.
+const TOMBSTONE_LEN: usize = 10;
 
-/// A key's current revisions, as the `latest` table holds them.
+/// A decoded record.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(super) struct Latest {
-    pub(super) mod_revision: Revision,
-    pub(super) create_revision: Revision,
-    pub(super) version: i64,
-}
-
-/// A decoded version record.
-#[derive(Debug, PartialEq, Eq)]
-pub(super) enum Version<'a> {
-    /// The key held `value` from this version's revision on.
+pub(super) enum Record {
+    /// The key held a value (in table `values`) from this record's revision on.
     Value {
         create_revision: Revision,
         version: i64,
-        value: &'a [u8],
+        prev: Revision,
     },
-    /// The key was deleted at this version's revision.
-    Tombstone,
+    /// The key was deleted at this record's revision.
+    Tombstone { prev: Revision },
 }
 
-impl Version<'_> {
-    /// The key-value this version describes, at `mod_revision`; `None` for a tombstone.
-    pub(super) fn to_kv(&self, key: &[u8], mod_revision: Revision) -> Option<KeyValue> {
-        match *self {
-            Version::Value {
-                create_revision,
-                version,
-                value,
-            } => Some(KeyValue {
-                key: Bytes::copy_from_slice(key),
-                value: Bytes::copy_from_slice(value),
-                create_revision,
-                mod_revision,
-                version,
-            }),
-            Version::Tombstone => None,
+impl Record {
+    /// The revision of the version this write replaced (0: none).
+    pub(super) fn prev(self) -> Revision {
+        match self {
+            Record::Value { prev, .. } | Record::Tombstone { prev } => prev,
         }
     }
 }
 
-/// Encodes a version that holds a value.
-pub(super) fn encode_value(create_revision: Revision, version: i64, value: &[u8]) -> Vec<u8> {
-    let mut bytes = Vec::with_capacity(VERSION_HEADER + value.len());
-    bytes.extend_from_slice(&[FORMAT, VALUE]);
-    bytes.extend_from_slice(&create_revision.to_le_bytes());
-    bytes.extend_from_slice(&version.to_le_bytes());
-    bytes.extend_from_slice(value);
-    bytes
+/// The bytes of a record, without allocating.
+pub(super) enum Encoded {
+    Value([u8; VALUE_LEN]),
+    Tombstone([u8; TOMBSTONE_LEN]),
 }
 
-/// The record of a deletion.
-pub(super) const TOMBSTONE_RECORD: [u8; 2] = [FORMAT, TOMBSTONE];
+impl AsRef<[u8]> for Encoded {
+    fn as_ref(&self) -> &[u8] {
+        match self {
+            Encoded::Value(bytes) => bytes,
+            Encoded::Tombstone(bytes) => bytes,
+        }
+    }
+}
 
-/// Decodes a version record stored under `key`.
-pub(super) fn decode_version<'a>(key: &[u8], bytes: &'a [u8]) -> Result<Version<'a>> {
+/// Encodes a record.
+pub(super) fn encode_record(record: Record) -> Encoded {
+    match record {
+        Record::Value {
+            create_revision,
+            version,
+            prev,
+        } => {
+            let mut bytes = [0; VALUE_LEN];
+            bytes[..2].copy_from_slice(&[FORMAT, VALUE]);
+            bytes[2..10].copy_from_slice(&create_revision.to_le_bytes());
+            bytes[10..18].copy_from_slice(&version.to_le_bytes());
+            bytes[18..26].copy_from_slice(&prev.to_le_bytes());
+            Encoded::Value(bytes)
+        }
+        Record::Tombstone { prev } => {
+            let mut bytes = [0; TOMBSTONE_LEN];
+            bytes[..2].copy_from_slice(&[FORMAT, TOMBSTONE]);
+            bytes[2..10].copy_from_slice(&prev.to_le_bytes());
+            Encoded::Tombstone(bytes)
+        }
+    }
+}
+
+/// Decodes the record of `key` at `revision`.
+pub(super) fn decode_record(key: &[u8], revision: Revision, bytes: &[u8]) -> Result<Record> {
     match bytes {
-        [FORMAT, TOMBSTONE] => Ok(Version::Tombstone),
-        [FORMAT, VALUE, rest @ ..] if rest.len() >= VERSION_HEADER - 2 => {
+        [FORMAT, VALUE, rest @ ..] if bytes.len() == VALUE_LEN => {
             let (create_revision, rest) = split_i64(rest);
-            let (version, value) = split_i64(rest);
-            Ok(Version::Value {
+            let (version, rest) = split_i64(rest);
+            let (prev, _) = split_i64(rest);
+            Ok(Record::Value {
                 create_revision,
                 version,
-                value,
+                prev,
             })
         }
-        [FORMAT, ..] => Err(corrupt(key, "truncated or unknown version record")),
-        [other, ..] => Err(corrupt(
-            key,
-            format!("unknown record format {other:#04x} (not written by this store)"),
-        )),
-        [] => Err(corrupt(key, "empty version record")),
-    }
-}
-
-/// Encodes a latest entry.
-pub(super) fn encode_latest(latest: Latest) -> [u8; LATEST_LEN] {
-    let mut bytes = [0; LATEST_LEN];
-    bytes[0] = FORMAT;
-    bytes[1..9].copy_from_slice(&latest.mod_revision.to_le_bytes());
-    bytes[9..17].copy_from_slice(&latest.create_revision.to_le_bytes());
-    bytes[17..25].copy_from_slice(&latest.version.to_le_bytes());
-    bytes
-}
-
-/// Decodes the latest entry stored under `key`.
-pub(super) fn decode_latest(key: &[u8], bytes: &[u8]) -> Result<Latest> {
-    match bytes {
-        [FORMAT, rest @ ..] if rest.len() == LATEST_LEN - 1 => {
-            let (mod_revision, rest) = split_i64(rest);
-            let (create_revision, rest) = split_i64(rest);
-            let (version, _) = split_i64(rest);
-            Ok(Latest {
-                mod_revision,
-                create_revision,
-                version,
-            })
+        [FORMAT, TOMBSTONE, rest @ ..] if bytes.len() == TOMBSTONE_LEN => {
+            let (prev, _) = split_i64(rest);
+            Ok(Record::Tombstone { prev })
         }
-        _ => Err(corrupt(
-            key,
-            "the latest-revision entry is not one this store wrote",
-        )),
+        _ => Err(corrupt_record(key, revision)),
     }
+}
+
+/// The error for the unreadable record of `key` at `revision`.
+pub(super) fn corrupt_record(key: &[u8], revision: Revision) -> StoreError {
+    corrupt(
+        key,
+        format!("the record at revision {revision} is not one this store wrote"),
+    )
+}
+
+/// The error for the missing value of `key` at `revision`.
+pub(super) fn missing_value(key: &[u8], revision: Revision) -> StoreError {
+    corrupt(key, format!("the value at revision {revision} is missing"))
 }
 
 /// Encodes a meta counter.
@@ -166,28 +157,20 @@ mod tests {
 
     #[test]
     fn records_round_trip() {
-        let bytes = encode_value(3, 2, b"payload");
-        assert_eq!(
-            decode_version(b"k", &bytes).expect("decodes"),
-            Version::Value {
+        for record in [
+            Record::Value {
                 create_revision: 3,
                 version: 2,
-                value: b"payload"
-            }
-        );
-        assert_eq!(
-            decode_version(b"k", &TOMBSTONE_RECORD).expect("decodes"),
-            Version::Tombstone
-        );
-        let latest = Latest {
-            mod_revision: 9,
-            create_revision: 3,
-            version: 4,
-        };
-        assert_eq!(
-            decode_latest(b"k", &encode_latest(latest)).expect("decodes"),
-            latest
-        );
+                prev: 7,
+            },
+            Record::Tombstone { prev: 9 },
+        ] {
+            let bytes = encode_record(record);
+            assert_eq!(
+                decode_record(b"k", 10, bytes.as_ref()).expect("decodes"),
+                record
+            );
+        }
     }
 
     #[test]
@@ -197,16 +180,16 @@ mod tests {
             b"{\"kind\":\"Pod\"}",
             &[FORMAT, VALUE, 1, 2],
             &[FORMAT, 7],
+            &[1, 1, 0, 0, 0, 0, 0, 0, 0, 0],
             &[0xff; 40],
         ] {
-            match decode_version(b"/pods/x", foreign) {
-                Err(StoreError::Corrupt { key, .. }) => assert_eq!(key, "/pods/x"),
+            match decode_record(b"/pods/x", 5, foreign) {
+                Err(StoreError::Corrupt { key, reason }) => {
+                    assert_eq!(key, "/pods/x");
+                    assert!(reason.contains("revision 5"), "{reason}");
+                }
                 other => panic!("{foreign:?} decoded to {other:?}"),
             }
-            assert!(matches!(
-                decode_latest(b"/pods/x", foreign),
-                Err(StoreError::Corrupt { .. })
-            ));
         }
     }
 }

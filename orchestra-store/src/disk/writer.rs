@@ -3,26 +3,30 @@
 //! The thread blocks on the channel of pending writes, then drains whatever else is already
 //! queued (up to a count and a byte bound), applies the group in arrival order inside one redb
 //! write transaction, and commits it with [`redb::Durability::Immediate`] (an fsync). Only
-//! after the commit returns does it publish the group's events to watchers and answer each
-//! writer, so an acknowledged write is always on disk. A write refused by its precondition
-//! is answered after the commit too, since it was decided on the group's state.
+//! after the commit returns does it add the group's versions to the key index (which readers
+//! consult), publish its events to watchers and answer each writer, so an acknowledged write is
+//! always on disk and a reader never sees a write that a crash could still take back. A write
+//! refused by its precondition is answered after the commit too, since it was decided on the
+//! group's state.
+//!
+//! A write appends its record under the next revision, so a group's pages are a few appended
+//! leaves of tables `revisions` and `values` whatever keys it writes; preconditions are checked
+//! against the key index, plus the group's own earlier writes.
 
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::sync::{Arc, RwLock};
 
 use bytes::Bytes;
 use redb::{Database, ReadableTable, Table, WriteTransaction};
 use tokio::sync::{mpsc, oneshot};
 
-use super::codec::{
-    Latest, TOMBSTONE_RECORD, Version, decode_latest, decode_version, encode_counter,
-    encode_latest, encode_value,
+use super::codec::{Record, corrupt_record, encode_counter, encode_record, missing_value};
+use super::{
+    Context, Counters, META, META_COMPACTED, META_REVISION, REVISIONS, Stored, VALUES, read_index,
 };
-use super::{Context, Counters, LATEST, META, META_COMPACTED, META_REVISION, REVISIONS, VERSIONS};
 use crate::event_log::EventLog;
-use crate::kv::{KeyValue, Precondition, Result, Revision, StoreError, WatchBatch, WatchEvent};
-
-/// How many revisions compaction collects per pass over table `revisions`.
-const COMPACTION_CHUNK: usize = 4096;
+use crate::key_index::{KeyIndex, Version};
+use crate::kv::{KeyValue, Precondition, Result, Revision, StoreError, WatchEvent};
 
 /// A write, as the writer applies it.
 #[derive(Debug)]
@@ -71,6 +75,7 @@ pub(super) struct Pending {
 /// The writer thread's state.
 pub(super) struct Writer {
     pub(super) db: Arc<Database>,
+    pub(super) index: Arc<RwLock<KeyIndex<Stored>>>,
     pub(super) log: Arc<EventLog>,
     pub(super) counters: Arc<Counters>,
     pub(super) receiver: mpsc::Receiver<Pending>,
@@ -83,19 +88,23 @@ pub(super) struct Writer {
 
 /// The tables a group writes.
 struct Tables<'txn> {
-    versions: Table<'txn, (&'static [u8], i64), &'static [u8]>,
-    latest: Table<'txn, &'static [u8], &'static [u8]>,
-    revisions: Table<'txn, i64, &'static [u8]>,
+    revisions: Table<'txn, i64, (&'static [u8], &'static [u8])>,
+    values: Table<'txn, i64, &'static [u8]>,
     meta: Table<'txn, &'static str, &'static [u8]>,
 }
 
-/// What applying a group produced.
+/// What applying a group produced, to publish once it is committed.
 struct Applied {
     answers: Vec<Result<Option<KeyValue>>>,
-    batches: Vec<WatchBatch>,
-    /// The compacted revision after the group, if it changed.
-    compacted: Option<Revision>,
+    events: Vec<WatchEvent>,
+    /// The versions the group wrote, for the key index.
+    versions: Vec<(Bytes, Version<Stored>)>,
+    /// The compaction the group made, if any, and the revisions and keys it visited.
+    compaction: Option<(Revision, Vec<(Revision, Bytes)>)>,
 }
+
+/// The live state of the keys a group wrote, as its later writes see it (`None`: deleted).
+type Overlay = HashMap<Bytes, Option<KeyValue>>;
 
 impl Writer {
     /// Serves the channel until every sender is gone.
@@ -116,7 +125,8 @@ impl Writer {
         }
     }
 
-    /// Applies and commits one group, then publishes its events and answers its writers.
+    /// Applies and commits one group, then publishes its versions and events and answers its
+    /// writers.
     fn commit_group(&mut self, group: Vec<Pending>) {
         let (ops, replies): (Vec<Op>, Vec<_>) = group
             .into_iter()
@@ -135,12 +145,25 @@ impl Writer {
         match outcome {
             Ok(applied) => {
                 self.counters.record(replies.len());
-                // On disk now: let watchers see the group, then acknowledge it.
-                if let Some(compacted) = applied.compacted {
+                // On disk now: let readers and watchers see the group, then acknowledge it.
+                {
+                    let mut index = self.index.write().unwrap_or_else(|e| e.into_inner());
+                    for (key, version) in applied.versions {
+                        index.push(key, version);
+                    }
+                    if let Some((revision, changes)) = &applied.compaction {
+                        index.compact(
+                            *revision,
+                            changes
+                                .iter()
+                                .map(|(changed, key)| (*changed, key.as_ref())),
+                        );
+                    }
+                }
+                if let Some((compacted, _)) = applied.compaction {
                     self.log.trim_through(compacted);
                 }
-                self.log
-                    .append(applied.batches.into_iter().flat_map(|batch| batch.events));
+                self.log.append(applied.events);
                 for (reply, answer) in replies.into_iter().zip(applied.answers) {
                     // A writer that stopped waiting needs no answer.
                     let _ = reply.send(answer);
@@ -158,31 +181,34 @@ impl Writer {
 
     /// Applies `ops` in `txn`; a storage error aborts the whole group.
     fn apply_group(&mut self, txn: &WriteTransaction, ops: &[Op]) -> Result<Applied> {
+        let index = self.index.clone();
+        let index = read_index(&index);
         let mut tables = Tables {
-            versions: txn.open_table(VERSIONS).context("opening table versions")?,
-            latest: txn.open_table(LATEST).context("opening table latest")?,
             revisions: txn
                 .open_table(REVISIONS)
                 .context("opening table revisions")?,
+            values: txn.open_table(VALUES).context("opening table values")?,
             meta: txn.open_table(META).context("opening table meta")?,
         };
         let mut applied = Applied {
             answers: Vec::with_capacity(ops.len()),
-            batches: Vec::with_capacity(ops.len()),
-            compacted: None,
+            events: Vec::with_capacity(ops.len()),
+            versions: Vec::with_capacity(ops.len()),
+            compaction: None,
         };
+        let mut overlay = Overlay::new();
+        // Readers see the index as of the last commit; compactions never go past it, so a
+        // reader's current revision is never compacted under it.
+        let committed = self.revision;
         for op in ops {
             let answer = match op {
-                Op::Compact { revision } => self.compact(&mut tables, *revision).map(|()| {
-                    applied.compacted = Some(*revision);
-                    None
-                }),
-                _ => match self.apply(&mut tables, op) {
-                    Ok((kv, event)) => {
-                        applied.batches.push(WatchBatch {
-                            revision: self.revision,
-                            events: vec![event],
-                        });
+                Op::Compact { revision } => self
+                    .compact(&index, &mut tables, *revision, committed, &mut applied)
+                    .map(|()| None),
+                _ => match self.apply(&index, &mut tables, &mut overlay, op) {
+                    Ok((kv, event, version)) => {
+                        applied.events.push(event);
+                        applied.versions.push((kv.key.clone(), version));
                         Ok(Some(kv))
                     }
                     Err(error) => Err(error),
@@ -197,10 +223,9 @@ impl Writer {
         if let Some(history) = self.history_revisions {
             // Compact in steps of an eighth of the history, so the cost is amortized.
             let history = history.max(1);
-            if self.revision - self.compacted > history + history / 8 {
-                let target = self.revision - history;
-                self.compact(&mut tables, target)?;
-                applied.compacted = Some(target);
+            let target = (self.revision - history).min(committed);
+            if self.revision - self.compacted > history + history / 8 && target > self.compacted {
+                self.compact(&index, &mut tables, target, committed, &mut applied)?;
             }
         }
         tables
@@ -214,9 +239,15 @@ impl Writer {
         Ok(applied)
     }
 
-    /// Applies one write: checks its precondition against the key's current state, then
-    /// writes the next revision. Returns the answer and the event.
-    fn apply(&mut self, tables: &mut Tables<'_>, op: &Op) -> Result<(KeyValue, WatchEvent)> {
+    /// Applies one write: checks its precondition against the key's live state, then appends
+    /// the record of the next revision. Returns the answer, the event and the new version.
+    fn apply(
+        &mut self,
+        index: &KeyIndex<Stored>,
+        tables: &mut Tables<'_>,
+        overlay: &mut Overlay,
+        op: &Op,
+    ) -> Result<(KeyValue, WatchEvent, Version<Stored>)> {
         let (key, value, precondition) = match op {
             Op::Create { key, value } => (key, Some(value), Precondition::Absent),
             Op::Put { key, value } => (key, Some(value), Precondition::Any),
@@ -228,180 +259,166 @@ impl Writer {
             Op::Delete { key, expected } => (key, None, Precondition::ModRevision(*expected)),
             Op::Compact { .. } => unreachable!("compactions are not writes"),
         };
-        let current = self.current(tables, key, value.is_none())?;
+        let current = match overlay.get(key) {
+            Some(state) => state.clone(),
+            None => current(index, tables, key, value.is_none())?,
+        };
         precondition.check(key, current.as_ref().map(|c| c.mod_revision))?;
         let revision = self.revision + 1;
-        let stored_key: &[u8] = key;
-        let result = match value {
+        let prev = current.as_ref().map_or(0, |c| c.mod_revision);
+        let (result, event, version) = match value {
             Some(value) => {
+                let replaced = current.as_ref().map(|c| Version {
+                    mod_revision: c.mod_revision,
+                    create_revision: c.create_revision,
+                    version: c.version,
+                    value: Some(Stored::Readable),
+                });
+                let version = Version::after(replaced.as_ref(), revision, Some(Stored::Readable));
+                let record = Record::Value {
+                    create_revision: version.create_revision,
+                    version: version.version,
+                    prev,
+                };
+                tables
+                    .revisions
+                    .insert(revision, (&key[..], encode_record(record).as_ref()))
+                    .context("writing table revisions")?;
+                tables
+                    .values
+                    .insert(revision, &value[..])
+                    .context("writing table values")?;
                 let kv = KeyValue {
                     key: key.clone(),
                     value: value.clone(),
-                    create_revision: current.as_ref().map_or(revision, |c| c.create_revision),
+                    create_revision: version.create_revision,
                     mod_revision: revision,
-                    version: current.as_ref().map_or(1, |c| c.version + 1),
+                    version: version.version,
                 };
-                tables
-                    .versions
-                    .insert(
-                        (stored_key, revision),
-                        &encode_value(kv.create_revision, kv.version, value)[..],
-                    )
-                    .context("writing table versions")?;
-                let latest = Latest {
-                    mod_revision: revision,
-                    create_revision: kv.create_revision,
-                    version: kv.version,
-                };
-                tables
-                    .latest
-                    .insert(stored_key, &encode_latest(latest)[..])
-                    .context("writing table latest")?;
+                overlay.insert(key.clone(), Some(kv.clone()));
                 let event = WatchEvent::Put {
                     kv: kv.clone(),
                     prev: current,
                 };
-                (kv, event)
+                (kv, event, version)
             }
             None => {
-                let Some(prev) = current else {
+                let Some(prev_kv) = current else {
                     unreachable!("a deletion's precondition requires the key to exist");
                 };
                 tables
-                    .versions
-                    .insert((stored_key, revision), &TOMBSTONE_RECORD[..])
-                    .context("writing table versions")?;
-                tables
-                    .latest
-                    .remove(stored_key)
-                    .context("writing table latest")?;
+                    .revisions
+                    .insert(
+                        revision,
+                        (&key[..], encode_record(Record::Tombstone { prev }).as_ref()),
+                    )
+                    .context("writing table revisions")?;
+                overlay.insert(key.clone(), None);
                 let event = WatchEvent::Delete {
-                    prev: prev.clone(),
+                    prev: prev_kv.clone(),
                     revision,
                 };
-                (prev, event)
+                (prev_kv, event, Version::after(None, revision, None))
             }
         };
-        tables
-            .revisions
-            .insert(revision, stored_key)
-            .context("writing table revisions")?;
         self.revision = revision;
-        Ok(result)
+        Ok((result, event, version))
     }
 
-    /// The current state of `key`. A deletion (`for_delete`) tolerates an unreadable record:
-    /// the key can always be deleted, and the event's previous value is then empty.
-    fn current(
-        &self,
-        tables: &Tables<'_>,
-        key: &[u8],
-        for_delete: bool,
-    ) -> Result<Option<KeyValue>> {
-        let Some(entry) = tables.latest.get(key).context("reading table latest")? else {
-            return Ok(None);
-        };
-        let latest = match decode_latest(key, entry.value()) {
-            Ok(latest) => latest,
-            Err(corrupt) if !for_delete => return Err(corrupt),
-            Err(_) => Latest {
-                mod_revision: 0,
-                create_revision: 0,
-                version: 0,
-            },
-        };
-        let unreadable = || KeyValue {
-            key: Bytes::copy_from_slice(key),
-            value: Bytes::new(),
-            create_revision: latest.create_revision,
-            mod_revision: latest.mod_revision,
-            version: latest.version,
-        };
-        let stored = tables
-            .versions
-            .get((key, latest.mod_revision))
-            .context("reading table versions")?;
-        let decoded = match &stored {
-            Some(record) => decode_version(key, record.value()),
-            None => Err(StoreError::Corrupt {
-                key: Bytes::copy_from_slice(key),
-                reason: format!("the version at revision {} is missing", latest.mod_revision),
-            }),
-        };
-        match decoded {
-            Ok(Version::Value { value, .. }) => Ok(Some(KeyValue {
-                value: Bytes::copy_from_slice(value),
-                ..unreadable()
-            })),
-            Ok(Version::Tombstone) if for_delete => Ok(Some(unreadable())),
-            Ok(Version::Tombstone) => Err(StoreError::Corrupt {
-                key: Bytes::copy_from_slice(key),
-                reason: "the latest version is a deletion".to_string(),
-            }),
-            Err(_) if for_delete => Ok(Some(unreadable())),
-            Err(corrupt) => Err(corrupt),
-        }
-    }
-
-    /// Compacts to `revision`: per key, keeps the last version at or below it (unless that is
-    /// a deletion) and every later one, and forgets which keys the older revisions changed.
-    fn compact(&mut self, tables: &mut Tables<'_>, revision: Revision) -> Result<()> {
+    /// Compacts to `revision` (at most `committed`, the revision readers see): per key,
+    /// deletes the records below its last one at or below `revision`, and that one too if it
+    /// is a deletion.
+    fn compact(
+        &mut self,
+        index: &KeyIndex<Stored>,
+        tables: &mut Tables<'_>,
+        revision: Revision,
+        committed: Revision,
+        applied: &mut Applied,
+    ) -> Result<()> {
         if revision <= self.compacted {
             return Err(StoreError::Compacted {
                 requested: revision,
                 compacted: self.compacted,
             });
         }
-        if revision > self.revision {
+        if revision > committed {
             return Err(StoreError::FutureRevision {
                 requested: revision,
-                current: self.revision,
+                current: committed,
             });
         }
-        let mut from = self.compacted + 1;
-        while from <= revision {
-            let mut chunk: Vec<(Revision, Vec<u8>)> = Vec::new();
-            for entry in tables
+        let mut changes = Vec::new();
+        for entry in tables
+            .revisions
+            .range(self.compacted + 1..=revision)
+            .context("reading table revisions")?
+        {
+            let (changed, record) = entry.context("reading table revisions")?;
+            let (key, _) = record.value();
+            changes.push((changed.value(), Bytes::copy_from_slice(key)));
+        }
+        // The keys of an earlier compaction of this group are dropped from the index only
+        // after the commit: visit them again, so that this one drops what both name.
+        let mut visited = applied
+            .compaction
+            .take()
+            .map_or_else(Vec::new, |(_, earlier)| earlier);
+        visited.extend(changes);
+        for obsolete in
+            index.obsolete_through(revision, visited.iter().map(|(r, key)| (*r, key.as_ref())))
+        {
+            tables
                 .revisions
-                .range(from..=revision)
-                .context("reading table revisions")?
-                .take(COMPACTION_CHUNK)
-            {
-                let (changed, key) = entry.context("reading table revisions")?;
-                chunk.push((changed.value(), key.value().to_vec()));
-            }
-            let Some(&(last, _)) = chunk.last() else {
-                break;
-            };
-            for (changed, key) in &chunk {
-                let key: &[u8] = key;
-                let superseded = tables
-                    .versions
-                    .range((key, *changed + 1)..=(key, revision))
-                    .context("reading table versions")?
-                    .next()
-                    .is_some();
-                let obsolete = superseded || {
-                    let record = tables
-                        .versions
-                        .get((key, *changed))
-                        .context("reading table versions")?;
-                    record.is_some_and(|record| record.value() == TOMBSTONE_RECORD)
-                };
-                if obsolete {
-                    tables
-                        .versions
-                        .remove((key, *changed))
-                        .context("compacting table versions")?;
-                }
-                tables
-                    .revisions
-                    .remove(*changed)
-                    .context("compacting table revisions")?;
-            }
-            from = last + 1;
+                .remove(obsolete)
+                .context("compacting table revisions")?;
+            tables
+                .values
+                .remove(obsolete)
+                .context("compacting table values")?;
         }
         self.compacted = revision;
+        applied.compaction = Some((revision, visited));
         Ok(())
+    }
+}
+
+/// The live state of `key` as of the last commit. A deletion (`for_delete`) tolerates an
+/// unreadable record: the key can always be deleted, and the event's previous value is then
+/// empty.
+fn current(
+    index: &KeyIndex<Stored>,
+    tables: &Tables<'_>,
+    key: &Bytes,
+    for_delete: bool,
+) -> Result<Option<KeyValue>> {
+    let Some((_, version)) = index.current(key) else {
+        return Ok(None);
+    };
+    let unreadable = || KeyValue {
+        key: key.clone(),
+        value: Bytes::new(),
+        create_revision: version.create_revision,
+        mod_revision: version.mod_revision,
+        version: version.version,
+    };
+    if version.value == Some(Stored::Corrupt) {
+        return if for_delete {
+            Ok(Some(unreadable()))
+        } else {
+            Err(corrupt_record(key, version.mod_revision))
+        };
+    }
+    let stored = tables
+        .values
+        .get(version.mod_revision)
+        .context("reading table values")?;
+    match stored {
+        Some(value) => Ok(Some(KeyValue {
+            value: Bytes::copy_from_slice(value.value()),
+            ..unreadable()
+        })),
+        None if for_delete => Ok(Some(unreadable())),
+        None => Err(missing_value(key, version.mod_revision)),
     }
 }
