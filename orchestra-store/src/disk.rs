@@ -11,7 +11,7 @@
 //!
 //! Writes only ever append to `revisions` and `values`, whatever keys they write, so a commit of
 //! many writes touches a handful of pages. Which keys exist, and their versions at every
-//! retained revision, live in memory in the [key index](crate::key_index) (etcd's `treeIndex`),
+//! retained revision, live in memory in the key index (module `key_index`, etcd's `treeIndex`),
 //! rebuilt from `revisions` when the store opens; reads look up the index and then fetch values
 //! by revision from a redb snapshot.
 //!

@@ -1,8 +1,8 @@
 //! `MemoryKv`: the [`KvStore`] kept in memory, for tests and simulations.
 //!
-//! Its MVCC state is two structures behind one mutex: the [key index](crate::key_index), every
+//! Its MVCC state is two structures behind one mutex: the key index (module `key_index`), every
 //! retained version of every key with its value, which answers reads at the current or any
-//! retained past revision, and the [event log](crate::event_log) of every retained revision,
+//! retained past revision, and the event log (module `event_log`) of every retained revision,
 //! which feeds watchers. Compaction to revision `C` keeps, per key, the last version at or below
 //! `C` (unless it is a tombstone) and every later one.
 //!
