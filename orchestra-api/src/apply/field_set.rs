@@ -137,6 +137,17 @@ impl Path {
         Self::default()
     }
 
+    /// Steps into `element`, in place (with [`Path::pop`], a walk that builds no path per
+    /// step).
+    pub(crate) fn push(&mut self, element: PathElement) {
+        self.0.push(element);
+    }
+
+    /// Steps back out of the last element.
+    pub(crate) fn pop(&mut self) {
+        self.0.pop();
+    }
+
     /// The path of a field of this one.
     pub fn child(&self, element: PathElement) -> Self {
         let mut elements = self.0.clone();
@@ -204,7 +215,14 @@ impl FieldSet {
     pub fn insert(&mut self, path: &Path) {
         let mut node = self;
         for element in path.elements() {
-            node = node.children.entry(element.clone()).or_default();
+            // The element is copied only for a node that is not there yet.
+            if !node.children.contains_key(element) {
+                node.children.insert(element.clone(), FieldSet::default());
+            }
+            let Some(child) = node.children.get_mut(element) else {
+                return; // not reached: the node was just made
+            };
+            node = child;
         }
         node.member = true;
     }
@@ -249,15 +267,21 @@ impl FieldSet {
     /// The paths in `self` or `other`.
     pub fn union(&self, other: &FieldSet) -> FieldSet {
         let mut result = self.clone();
-        result.member |= other.member;
-        for (element, child) in &other.children {
-            let merged = match result.children.get(element) {
-                Some(mine) => mine.union(child),
-                None => child.clone(),
-            };
-            result.children.insert(element.clone(), merged);
-        }
+        result.merge(other);
         result
+    }
+
+    /// Adds the paths of `other`, in place: [`FieldSet::union`] without copying `self`.
+    pub fn merge(&mut self, other: &FieldSet) {
+        self.member |= other.member;
+        for (element, child) in &other.children {
+            match self.children.get_mut(element) {
+                Some(mine) => mine.merge(child),
+                None => {
+                    self.children.insert(element.clone(), child.clone());
+                }
+            }
+        }
     }
 
     /// The paths in `self` but not in `other`.

@@ -268,7 +268,7 @@ pub fn compare(old: &Value, new: &Value, schema: &'static PatchSchema) -> Compar
         old.as_object(),
         new.as_object(),
         root,
-        &Path::root(),
+        &mut Path::root(),
         &mut comparison,
     );
     comparison
@@ -278,33 +278,32 @@ fn present(value: Option<&Value>) -> Option<&Value> {
     value.filter(|value| !value.is_null())
 }
 
+/// The comparison walks with one `path`, stepping into each field and back out.
 fn compare_maps(
     old: Option<&Map<String, Value>>,
     new: Option<&Map<String, Value>>,
     type_ref: TypeRef,
-    path: &Path,
+    path: &mut Path,
     out: &mut Comparison,
 ) {
     let empty = Map::new();
     let (old, new) = (old.unwrap_or(&empty), new.unwrap_or(&empty));
     for (key, value) in old {
+        path.push(PathElement::field(key));
         compare_values(
             present(Some(value)),
             present(new.get(key)),
             type_ref.field(key),
-            &path.child(PathElement::field(key)),
+            path,
             out,
         );
+        path.pop();
     }
     for (key, value) in new {
         if present(old.get(key)).is_none() {
-            compare_values(
-                None,
-                present(Some(value)),
-                type_ref.field(key),
-                &path.child(PathElement::field(key)),
-                out,
-            );
+            path.push(PathElement::field(key));
+            compare_values(None, present(Some(value)), type_ref.field(key), path, out);
+            path.pop();
         }
     }
 }
@@ -313,7 +312,7 @@ fn compare_values(
     old: Option<&Value>,
     new: Option<&Value>,
     type_ref: TypeRef,
-    path: &Path,
+    path: &mut Path,
     out: &mut Comparison,
 ) {
     let shape = match (old, new) {
@@ -343,23 +342,15 @@ fn compare_values(
                             .iter()
                             .find(|(candidate, _)| candidate == element)
                             .map(|(_, item)| *item);
-                        compare_element(
-                            Some(item),
-                            other,
-                            type_ref,
-                            &path.child(element.clone()),
-                            out,
-                        );
+                        path.push(element.clone());
+                        compare_element(Some(item), other, type_ref, path, out);
+                        path.pop();
                     }
                     for (element, item) in &new_items {
                         if !old_items.iter().any(|(candidate, _)| candidate == element) {
-                            compare_element(
-                                None,
-                                Some(item),
-                                type_ref,
-                                &path.child(element.clone()),
-                                out,
-                            );
+                            path.push(element.clone());
+                            compare_element(None, Some(item), type_ref, path, out);
+                            path.pop();
                         }
                     }
                 }
@@ -385,7 +376,7 @@ fn compare_element(
     old: Option<&Value>,
     new: Option<&Value>,
     type_ref: TypeRef,
-    path: &Path,
+    path: &mut Path,
     out: &mut Comparison,
 ) {
     match (old, new) {

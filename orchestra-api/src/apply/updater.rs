@@ -183,12 +183,23 @@ impl Updater {
         manager: &Manager,
         time: Option<Time>,
     ) {
-        let comparison = self.compare(old, new);
-        let taken = comparison.added.union(&comparison.modified);
-        managed.take_from_others(None, &taken.union(&comparison.removed));
+        let Comparison {
+            added: mut taken,
+            modified,
+            removed,
+        } = self.compare(old, new);
+        taken.merge(&modified);
+        if removed.is_empty() {
+            managed.take_from_others(None, &taken);
+        } else {
+            managed.take_from_others(None, &taken.union(&removed));
+        }
         if !taken.is_empty() {
-            let owned = managed.fields(manager).cloned().unwrap_or_default();
-            managed.set(manager, &self.api_version, owned.union(&taken), time);
+            let owned = match managed.fields(manager) {
+                Some(owned) => owned.union(&taken),
+                None => taken,
+            };
+            managed.set(manager, &self.api_version, owned, time);
         }
         managed.tidy();
     }
