@@ -257,6 +257,11 @@ impl NodeInfo {
         &self.name
     }
 
+    /// The node's name as a string shared with the cache's copies of this node.
+    pub fn name_shared(&self) -> &Arc<str> {
+        &self.name
+    }
+
     /// The [`name_hash`](crate::fast_map::name_hash) of the node's name.
     pub fn name_hash(&self) -> u64 {
         self.name_hash

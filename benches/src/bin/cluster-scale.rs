@@ -9,6 +9,9 @@
 //! The last line is `nodes=N pods=P running=R seconds=T peak_rss_mib=M store_writes_per_second=W`:
 //! `seconds` from the first Deployment's create to the last pod Running, `peak_rss_mib` the
 //! process's peak resident memory, and the write rate the store's revisions over that time.
+//! Every two seconds a progress line on stderr (`t=… created=… bound=… running=…`) shows which
+//! stage a slow run is waiting on: the controllers (created), the scheduler (bound) or the node
+//! agents (running).
 
 use std::collections::HashSet;
 use std::process::ExitCode;
@@ -24,6 +27,9 @@ use orchestra_examples::cluster::{Components, numbered_nodes};
 use orchestra_node::NodeConfig;
 use orchestra_store::{KvStore, LocalClient, MemoryKv, Store, StoreConfig};
 use serde_json::json;
+
+/// How often the harness reports its progress on stderr.
+const PROGRESS_EVERY: Duration = Duration::from_secs(2);
 
 struct Args {
     nodes: usize,
@@ -154,7 +160,19 @@ async fn run(args: Args) -> Result<(), String> {
 
     let mut running = HashSet::new();
     let mut seen = HashSet::new();
+    let mut bound = HashSet::new();
+    let mut next_progress = Instant::now() + PROGRESS_EVERY;
     while running.len() < want {
+        if Instant::now() >= next_progress {
+            next_progress += PROGRESS_EVERY;
+            eprintln!(
+                "t={:.1}s created={} bound={} running={}",
+                start.elapsed().as_secs_f64(),
+                seen.len(),
+                bound.len(),
+                running.len()
+            );
+        }
         let remaining = deadline.saturating_duration_since(Instant::now());
         let event = match tokio::time::timeout(remaining, watch.next()).await {
             Ok(Some(event)) => event,
@@ -165,6 +183,9 @@ async fn run(args: Args) -> Result<(), String> {
             WatchEvent::Added(pod) | WatchEvent::Modified(pod) => {
                 let name = pod.metadata.name.clone().unwrap_or_default();
                 seen.insert(name.clone());
+                if pod.spec.as_ref().is_some_and(|s| s.node_name.is_some()) {
+                    bound.insert(name.clone());
+                }
                 let phase = pod.status.as_ref().and_then(|s| s.phase.as_deref());
                 if phase == Some("Running") {
                     running.insert(name);
@@ -175,6 +196,7 @@ async fn run(args: Args) -> Result<(), String> {
             WatchEvent::Deleted(pod) => {
                 let name = pod.metadata.name.clone().unwrap_or_default();
                 running.remove(&name);
+                bound.remove(&name);
                 seen.remove(&name);
             }
             WatchEvent::Error(status) => return Err(format!("watch: {status}")),

@@ -47,6 +47,12 @@ pub const REASON_NODE_LABEL_NOT_MATCH: &str =
     "node(s) didn't match pod topology spread constraints (missing required label)";
 
 const HOSTNAME: &str = "kubernetes.io/hostname";
+
+/// How many different counting questions (a workload's selector and constraints) keep their
+/// per-node counts across cycles. Pods of many workloads arrive interleaved (a hundred
+/// Deployments scaling at once), so fewer would recount every node for nearly every pod; each
+/// kept question costs about a hundred bytes per node.
+const COUNTS_KEPT: usize = 128;
 const ZONE: &str = "topology.kubernetes.io/zone";
 
 /// One constraint, compiled.
@@ -129,6 +135,8 @@ struct PreScoreState {
     constraints: Arc<Vec<Constraint>>,
     ignored_nodes: Arc<HashSet<String>>,
     counts: Arc<Vec<HashMap<String, i64>>>,
+    /// Per constraint over `kubernetes.io/hostname`: matching pods per node name.
+    per_node: Vec<Arc<SlotTotals>>,
     weights: Arc<Vec<f64>>,
 }
 
@@ -147,6 +155,17 @@ fn has_all_keys(node: &NodeInfo, constraints: &[Constraint]) -> bool {
         .all(|c| node.label(&c.topology_key).is_some())
 }
 
+/// How [`contribution`] counts a constraint over `kubernetes.io/hostname`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum HostnameDomains {
+    /// As any other topology key: per value of the node's label, within the node inclusion
+    /// policies (PreFilter's counts for hard constraints).
+    ByLabel,
+    /// Per node, by the node's name and whatever the inclusion policies say: Kubernetes'
+    /// Score counts the matching pods of the scored node itself for a hostname constraint.
+    PerNode,
+}
+
 /// What a node contributes to the counts of `constraints` for `pod`: per constraint whose
 /// domain the node is in (and that its inclusion policies accept), the matching pods.
 fn contribution(
@@ -154,22 +173,21 @@ fn contribution(
     pod: &PodInfo,
     constraints: &[Constraint],
     require_all_keys: bool,
-    skip_hostname: bool,
+    hostname: HostnameDomains,
 ) -> Contribution {
     if require_all_keys && !has_all_keys(node, constraints) {
         return Vec::new();
     }
     let mut out = Vec::new();
     for (i, c) in constraints.iter().enumerate() {
-        if skip_hostname && c.topology_key == HOSTNAME {
-            continue;
-        }
-        if !c.includes_node(pod, node) {
-            continue;
-        }
         let Some((key, value)) = node.label_shared(&c.topology_key) else {
             continue;
         };
+        let per_node = hostname == HostnameDomains::PerNode && c.topology_key == HOSTNAME;
+        if !per_node && !c.includes_node(pod, node) {
+            continue;
+        }
+        let value = if per_node { node.name_shared() } else { value };
         out.push((
             i,
             key.clone(),
@@ -397,7 +415,7 @@ impl PreFilterPlugin for PodTopologySpread {
         let totals = self
             .contributions
             .counts(&key, constraints.len(), snapshot, |node| {
-                contribution(node, pod, &constraints, true, false)
+                contribution(node, pod, &constraints, true, HostnameDomains::ByLabel)
             });
         let mut s = PreFilterState {
             min: vec![0; constraints.len()],
@@ -523,8 +541,11 @@ impl PreScorePlugin for PodTopologySpread {
                 if c.topology_key == HOSTNAME {
                     continue;
                 }
-                let value = node.label(&c.topology_key).unwrap_or_default().to_owned();
-                known[i].entry(value).or_insert(0);
+                let value = node.label(&c.topology_key).unwrap_or_default();
+                // Most nodes share their domain with another: allocate only a new one.
+                if !known[i].contains_key(value) {
+                    known[i].insert(value.to_owned(), 0);
+                }
             }
         }
         let weights: Vec<f64> = constraints
@@ -543,7 +564,13 @@ impl PreScorePlugin for PodTopologySpread {
         let totals = self
             .contributions
             .counts(&key, constraints.len(), snapshot, |node| {
-                contribution(node, pod, &constraints, require_all, true)
+                contribution(
+                    node,
+                    pod,
+                    &constraints,
+                    require_all,
+                    HostnameDomains::PerNode,
+                )
             });
         for ((into, total), c) in known.iter_mut().zip(&totals).zip(&constraints) {
             for (value, count) in into.iter_mut() {
@@ -554,6 +581,7 @@ impl PreScorePlugin for PodTopologySpread {
             constraints: Arc::new(constraints),
             ignored_nodes: Arc::new(ignored),
             counts: Arc::new(known),
+            per_node: totals,
             weights: Arc::new(weights),
         });
         Status::success()
@@ -566,7 +594,7 @@ fn score_for_count(count: i64, max_skew: i64, weight: f64) -> f64 {
 }
 
 impl ScorePlugin for PodTopologySpread {
-    fn score(&self, state: &CycleState, pod: &PodInfo, node: &NodeInfo) -> Result<i64, Status> {
+    fn score(&self, state: &CycleState, _: &PodInfo, node: &NodeInfo) -> Result<i64, Status> {
         let Some(s) = state.read::<PreScoreState>() else {
             return Err(Status::error("PodTopologySpread PreScore state missing"));
         };
@@ -579,7 +607,7 @@ impl ScorePlugin for PodTopologySpread {
                 continue;
             };
             let count = if c.topology_key == HOSTNAME {
-                count_matching(node, &c.selector, pod.namespace())
+                s.per_node[i].get(HOSTNAME, node.name()).unwrap_or(0)
             } else {
                 s.counts[i].get(value).copied().unwrap_or(0)
             };
@@ -719,7 +747,7 @@ pub fn factory(args: &PluginArgs<'_>, _: &Arc<Handle>) -> Result<PluginInstance,
             decoded.default_constraints
         },
         system_defaulted,
-        contributions: ContributionCache::new(16),
+        contributions: ContributionCache::new(COUNTS_KEPT),
     };
     Ok(PluginInstance::builder(Arc::new(plugin))
         .pre_filter()
@@ -900,5 +928,29 @@ mod tests {
         // Raw: count × ln(4 + 2) rounded: 2 → 4, 1 → 2, 0 → 0, 3 → 5; normalized
         // 100 × (5 + 0 − s) / 5.
         assert_eq!(scores, [20, 60, 100, 0]);
+    }
+
+    #[test]
+    fn hostname_spread_scores_count_the_pods_of_each_node() {
+        // As Kubernetes' Score: for kubernetes.io/hostname the count is the node's own pods,
+        // even when two nodes carry the same hostname label value. Per-node counts 3/0/1.
+        let snap = snapshot(vec![
+            ("a", json!({HOSTNAME: "shared"}), 3),
+            ("b", json!({HOSTNAME: "shared"}), 0),
+            ("c", json!({HOSTNAME: "c"}), 1),
+        ]);
+        let p = spreading("ScheduleAnyway", 1, HOSTNAME, json!({}));
+        let pl = plugin();
+        let nodes: Vec<&NodeInfo> = snap.nodes().iter().collect();
+        let mut state = CycleState::new();
+        assert!(pl.pre_score(&mut state, &p, &nodes, &snap).is_success());
+        let mut scores: Vec<i64> = nodes
+            .iter()
+            .map(|n| pl.score(&state, &p, n).expect("score"))
+            .collect();
+        // Raw: count × ln(3 + 2) rounded: 3 → 5, 0 → 0, 1 → 2.
+        assert_eq!(scores, [5, 0, 2]);
+        pl.normalize_score(&state, &p, &nodes, &mut scores);
+        assert_eq!(scores, [0, 100, 60]);
     }
 }
