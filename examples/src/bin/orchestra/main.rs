@@ -161,6 +161,11 @@ fn parse_port_range(text: &str) -> Result<RangeInclusive<i32>, String> {
     Ok(i32::from(first)..=i32::from(last))
 }
 
+/// mimalloc: the control plane allocates small objects on every thread, where glibc's
+/// allocator cost a quarter of the CPU of a 10,000-pod run (and fragmented).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     tracing_subscriber::fmt()
