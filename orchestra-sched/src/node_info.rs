@@ -145,7 +145,7 @@ pub struct NodeInfo {
     /// requests (only cpu and memory differ from [`NodeInfo::requested`]).
     pub non_zero_requested: Resource,
     unschedulable: bool,
-    has_images: bool,
+    largest_image: i64,
     fast_labels: NodeLabels,
     pods_with_scoring_terms: u32,
     taints: Arc<[Taint]>,
@@ -180,7 +180,7 @@ impl NodeInfo {
             requested: Resource::default(),
             non_zero_requested: Resource::default(),
             unschedulable: false,
-            has_images: false,
+            largest_image: 0,
             fast_labels: NodeLabels::default(),
             pods_with_scoring_terms: 0,
             taints: Arc::default(),
@@ -226,7 +226,12 @@ impl NodeInfo {
                 images.insert(name.clone(), size);
             }
         }
-        self.has_images = !images.is_empty();
+        self.largest_image = images
+            .values()
+            .copied()
+            .max()
+            .unwrap_or(0)
+            .max(i64::from(!images.is_empty()));
         self.image_sizes = Arc::new(images);
         let spec = node.spec.as_ref();
         self.unschedulable = spec.and_then(|s| s.unschedulable).unwrap_or(false);
@@ -293,7 +298,13 @@ impl NodeInfo {
 
     /// Whether the node reports any image (read without touching the image map).
     pub fn has_images(&self) -> bool {
-        self.has_images
+        self.largest_image > 0
+    }
+
+    /// The size in bytes of the node's largest image (at least 1 when the node reports any
+    /// image, 0 when none): a bound on what its images can add up to per image of a pod.
+    pub fn largest_image(&self) -> i64 {
+        self.largest_image
     }
 
     /// Whether `spec.unschedulable` is set (the node is cordoned).

@@ -26,9 +26,10 @@ pub const MAX_CONTAINER_THRESHOLD: i64 = 1000 * MB;
 #[derive(Debug, Default)]
 pub struct ImageLocality;
 
-/// Per image of the pod: its name and the share of nodes that have it.
+/// Per image of the pod: its name and the share of nodes that have it; and the sum of the
+/// shares.
 #[derive(Clone)]
-struct PreScoreState(Arc<Vec<(String, f64)>>);
+struct PreScoreState(Arc<Vec<(String, f64)>>, f64);
 
 impl Plugin for ImageLocality {
     fn name(&self) -> &str {
@@ -54,8 +55,9 @@ impl PreScorePlugin for ImageLocality {
                     snapshot.image_num_nodes(image) as f64 / total,
                 )
             })
-            .collect();
-        state.write(PreScoreState(Arc::new(spread)));
+            .collect::<Vec<_>>();
+        let shares = spread.iter().map(|(_, share)| share).sum();
+        state.write(PreScoreState(Arc::new(spread), shares));
         Status::success()
     }
 }
@@ -70,8 +72,14 @@ pub fn calculate_priority(sum: i64, containers: usize) -> i64 {
     MAX_NODE_SCORE * (sum - MIN_THRESHOLD) / (max - MIN_THRESHOLD)
 }
 
-fn node_score(spread: &[(String, f64)], containers: usize, node: &NodeInfo) -> i64 {
-    if !node.has_images() || spread.is_empty() {
+fn node_score(spread: &[(String, f64)], shares: f64, containers: usize, node: &NodeInfo) -> i64 {
+    // Every image of the node is at most its largest: when even that many bytes over all
+    // the shares stay under the threshold, the node scores 0 without a lookup (a cluster whose
+    // nodes hold only small images, such as the pause image, never looks one up).
+    if !node.has_images()
+        || spread.is_empty()
+        || node.largest_image() as f64 * shares <= MIN_THRESHOLD as f64
+    {
         return 0;
     }
     let sum: i64 = spread
@@ -90,7 +98,7 @@ impl ScorePlugin for ImageLocality {
         let Some(spread) = state.read::<PreScoreState>() else {
             return Err(Status::error("ImageLocality PreScore did not run"));
         };
-        Ok(node_score(&spread.0, pod.images.len(), node))
+        Ok(node_score(&spread.0, spread.1, pod.images.len(), node))
     }
 
     fn score_nodes(
@@ -104,7 +112,7 @@ impl ScorePlugin for ImageLocality {
             return Err(Status::error("ImageLocality PreScore did not run"));
         };
         for (node, score) in nodes.iter().zip(scores.iter_mut()) {
-            *score = node_score(&spread.0, pod.images.len(), node);
+            *score = node_score(&spread.0, spread.1, pod.images.len(), node);
         }
         Ok(())
     }
@@ -164,5 +172,39 @@ mod tests {
         assert_eq!(score("node1"), 15);
         // node2: 300 MB → 100×(300−23)/(2000−23) = 14.
         assert_eq!(score("node2"), 14);
+    }
+
+    #[test]
+    fn nodes_with_only_small_images_score_zero_as_the_full_sum_does() {
+        // node-small holds the pod's image at 20 MB (under the 23 MB threshold), node-big at
+        // 600 MB: the bound skips node-small's lookup; both answers are the full sums'.
+        let mb = 1024 * 1024;
+        let node = |name: &str, size: i64| {
+            NodeInfo::new(node_object(
+                name,
+                json!({}),
+                json!({"images": [{"names": ["app:1"], "sizeBytes": size}]}),
+            ))
+        };
+        let snapshot = Snapshot::from_node_infos(
+            [node("node-small", 20 * mb), node("node-big", 600 * mb)],
+            ClusterObjects::new(),
+        );
+        let p = pod(json!({"containers": [{"name": "a", "image": "app:1"}]}));
+        let mut state = CycleState::new();
+        ImageLocality.pre_score(
+            &mut state,
+            &p,
+            &snapshot.nodes().iter().collect::<Vec<_>>(),
+            &snapshot,
+        );
+        let score = |name: &str| {
+            let node = snapshot.get(name).expect("node");
+            ImageLocality.score(&state, &p, node).expect("score")
+        };
+        // 20 MB × 2/2 shares = 20 MB ≤ 23 MB → 0.
+        assert_eq!(score("node-small"), 0);
+        // 600 MB → 100 × (600 − 23) / (1000 − 23) = 59.
+        assert_eq!(score("node-big"), 59);
     }
 }

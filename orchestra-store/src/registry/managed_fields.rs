@@ -90,7 +90,10 @@ pub fn track_update(
         FieldTracking::Off => Ok(()),
         FieldTracking::Applied => {
             new.metadata_mut().managed_fields = requested.filter(|entries| !entries.is_empty());
-            keep_timestamps_of_no_op(old, new)
+            if differ_only_in_times(old, new) && content_of(old)? == content_of(new)? {
+                keep_old_times(old, new);
+            }
+            Ok(())
         }
         FieldTracking::Update(manager) => {
             let requested = requested.filter(|entries| !entries.is_empty());
@@ -103,46 +106,64 @@ pub fn track_update(
             };
             let updater = updater_for(kind, target, new.has_status());
             let manager = Manager::new(manager, Operation::Update, subresource_of(target));
+            let (old_content, new_content) = (content_of(old)?, content_of(new)?);
             updater.update(
-                &content_of(old)?,
-                &content_of(new)?,
+                &old_content,
+                &new_content,
                 &mut managed,
                 &manager,
                 Some(now()),
             );
             let entries = managed.encode();
             new.metadata_mut().managed_fields = (!entries.is_empty()).then_some(entries);
-            keep_timestamps_of_no_op(old, new)
+            if differ_only_in_times(old, new) && old_content == new_content {
+                keep_old_times(old, new);
+            }
+            Ok(())
         }
     }
 }
 
-/// A write that changes nothing but the times of manager entries keeps the old times, so
-/// that it stays a no-op (Kubernetes' `IgnoreManagedFieldsTimestampsTransformer`): an apply
-/// whose values the server completes with defaults does not rewrite the object.
-fn keep_timestamps_of_no_op(old: &dyn Object, new: &mut dyn Object) -> Result<(), Status> {
-    let without_times = |entries: Option<&Vec<ManagedFieldsEntry>>| {
-        entries.map(|entries| {
-            entries
-                .iter()
-                .map(|entry| ManagedFieldsEntry {
-                    time: None,
-                    ..entry.clone()
-                })
-                .collect::<Vec<_>>()
-        })
-    };
+/// Whether the manager entries of `old` and `new` differ, and only in their times. With
+/// contents that are equal too, the write changes nothing but those times and keeps the old
+/// ones ([`keep_old_times`]), so that it stays a no-op (Kubernetes'
+/// `IgnoreManagedFieldsTimestampsTransformer`): an apply whose values the server completes
+/// with defaults does not rewrite the object.
+fn differ_only_in_times(old: &dyn Object, new: &dyn Object) -> bool {
     let (old_entries, new_entries) = (
-        old.metadata().managed_fields.as_ref(),
-        new.metadata().managed_fields.as_ref(),
+        old.metadata().managed_fields.as_deref().unwrap_or_default(),
+        new.metadata().managed_fields.as_deref().unwrap_or_default(),
     );
-    if old_entries != new_entries
-        && without_times(old_entries) == without_times(new_entries)
-        && content_of(old)? == content_of(new)?
-    {
-        new.metadata_mut().managed_fields = old.metadata().managed_fields.clone();
-    }
-    Ok(())
+    old_entries != new_entries
+        && old_entries.len() == new_entries.len()
+        && old_entries
+            .iter()
+            .zip(new_entries)
+            .all(|(old, new)| same_but_time(old, new))
+}
+
+/// Whether two manager entries are equal in everything but their time.
+fn same_but_time(old: &ManagedFieldsEntry, new: &ManagedFieldsEntry) -> bool {
+    let ManagedFieldsEntry {
+        api_version,
+        fields_type,
+        fields_v1,
+        manager,
+        operation,
+        subresource,
+        time: _,
+    } = old;
+    *api_version == new.api_version
+        && *fields_type == new.fields_type
+        && *fields_v1 == new.fields_v1
+        && *manager == new.manager
+        && *operation == new.operation
+        && *subresource == new.subresource
+}
+
+/// Gives `new` the manager entries of `old` (see [`differ_only_in_times`]).
+fn keep_old_times(old: &dyn Object, new: &mut dyn Object) {
+    new.metadata_mut().managed_fields = old.metadata().managed_fields.clone();
 }
 
 /// Records the ownership of a create: an update from an empty object by the manager, on top
