@@ -5,6 +5,7 @@
 use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::time::Duration;
 
 use futures::future::BoxFuture;
 use orchestra_api::{Status, kinds};
@@ -67,6 +68,9 @@ pub struct ApiServerConfig {
     pub advertise_address: Option<IpAddr>,
     /// Settings of the admission plugins (`--default-not-ready-toleration-seconds`, …).
     pub admission: AdmissionConfig,
+    /// How often the store's history is compacted (`--etcd-compaction-interval`, 5 minutes by
+    /// default); `None` never compacts.
+    pub compaction_interval: Option<Duration>,
 }
 
 impl ApiServerConfig {
@@ -80,6 +84,7 @@ impl ApiServerConfig {
             service_network: ServiceNetwork::default(),
             advertise_address: None,
             admission: AdmissionConfig::default(),
+            compaction_interval: StoreConfig::default().compaction_interval,
         }
     }
 }
@@ -144,6 +149,7 @@ pub async fn start(
         StoreConfig {
             service_network: config.service_network.clone(),
             admission: config.admission.clone(),
+            compaction_interval: config.compaction_interval,
             ..StoreConfig::default()
         },
     )

@@ -39,6 +39,7 @@
 //! ```
 
 pub mod bootstrap;
+mod compaction;
 pub mod disk;
 pub mod etcd;
 mod event_log;

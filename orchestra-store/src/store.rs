@@ -45,6 +45,11 @@ pub struct StoreConfig {
     /// Whether [`Store::open`] creates the system namespaces and PriorityClasses that are
     /// missing (see [`crate::bootstrap`]); on by default.
     pub create_system_objects: bool,
+    /// How often the store's history is compacted; 5 minutes by default, as kube-apiserver's
+    /// `--etcd-compaction-interval`; `None` never compacts. Each compaction removes the
+    /// versions older than the revision the caches had reached one interval before, so reads
+    /// at revisions of the last interval keep working and older ones get 410 Gone.
+    pub compaction_interval: Option<Duration>,
 }
 
 impl Default for StoreConfig {
@@ -57,6 +62,7 @@ impl Default for StoreConfig {
             service_network: ServiceNetwork::default(),
             admission: AdmissionConfig::default(),
             create_system_objects: true,
+            compaction_interval: Some(Duration::from_secs(5 * 60)),
         }
     }
 }
@@ -155,12 +161,19 @@ impl Store {
             Arc::downgrade(&store.inner),
             store.inner.config.bookmark_interval,
         ));
+        let compactor = store.inner.config.compaction_interval.map(|interval| {
+            tokio::spawn(crate::compaction::compact_periodically(
+                Arc::downgrade(&store.inner.kv),
+                store.inner.observed.subscribe(),
+                interval,
+            ))
+        });
         store
             .inner
             .tasks
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
-            .extend([feed, bookmarks]);
+            .extend([feed, bookmarks].into_iter().chain(compactor));
         if store.inner.config.create_system_objects {
             crate::bootstrap::ensure_system_objects(&store)
                 .await

@@ -19,6 +19,7 @@ use std::ops::RangeInclusive;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
+use std::time::Duration;
 
 use clap::{Parser, Subcommand};
 use futures::FutureExt;
@@ -148,6 +149,18 @@ struct ApiserverArgs {
     /// How long pods tolerate an unreachable node, unless they say otherwise.
     #[arg(long, default_value_t = 300)]
     default_unreachable_toleration_seconds: i64,
+    /// How often the store's history is compacted, keeping one interval of it; 0 never
+    /// compacts.
+    #[arg(long, default_value = "5m", value_parser = parse_interval)]
+    etcd_compaction_interval: Duration,
+}
+
+/// A duration such as `5m`, or `0` (none).
+fn parse_interval(text: &str) -> Result<Duration, String> {
+    if text.trim() == "0" {
+        return Ok(Duration::ZERO);
+    }
+    cluster::parse_duration(text)
 }
 
 fn parse_port_range(text: &str) -> Result<RangeInclusive<i32>, String> {
@@ -237,6 +250,8 @@ impl ApiserverArgs {
                 default_not_ready_toleration_seconds: self.default_not_ready_toleration_seconds,
                 default_unreachable_toleration_seconds: self.default_unreachable_toleration_seconds,
             },
+            compaction_interval: Some(self.etcd_compaction_interval)
+                .filter(|interval| !interval.is_zero()),
         }
     }
 }
@@ -292,4 +307,38 @@ async fn controller_manager(args: ControllerManagerArgs) -> Result<(), String> {
     }
     manager.run(shutdown).await;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn apiserver_config(args: &[&str]) -> ApiServerConfig {
+        let cli = Cli::try_parse_from(
+            ["orchestra", "apiserver", "--data-dir", "/nonexistent"]
+                .iter()
+                .chain(args),
+        )
+        .expect("the flags parse");
+        match cli.command {
+            Command::Apiserver(apiserver) => apiserver.config(),
+            other => panic!("parsed as {other:?}"),
+        }
+    }
+
+    #[test]
+    fn the_compaction_interval_reads_as_kube_apiserver_writes_it() {
+        let minutes = |m: u64| Some(Duration::from_secs(60 * m));
+        assert_eq!(apiserver_config(&[]).compaction_interval, minutes(5));
+        let flag = "--etcd-compaction-interval";
+        assert_eq!(
+            apiserver_config(&[flag, "1m"]).compaction_interval,
+            minutes(1)
+        );
+        assert_eq!(apiserver_config(&[flag, "0"]).compaction_interval, None);
+        assert!(
+            Cli::try_parse_from(["orchestra", "apiserver", "--data-dir", "d", flag, "soon"])
+                .is_err()
+        );
+    }
 }
