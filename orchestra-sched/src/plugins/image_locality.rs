@@ -133,6 +133,21 @@ mod tests {
     use crate::plugins::testing::{node_object, pod};
     use serde_json::json;
 
+    /// Runs PreScore for `p` over every node of `snapshot`; the result scores a node by name.
+    fn scorer<'a>(p: &'a PodInfo, snapshot: &'a Snapshot) -> impl Fn(&str) -> i64 + 'a {
+        let mut state = CycleState::new();
+        let nodes: Vec<&NodeInfo> = snapshot.nodes().iter().collect();
+        assert!(
+            ImageLocality
+                .pre_score(&mut state, p, &nodes, snapshot)
+                .is_success()
+        );
+        move |name| {
+            let node = snapshot.get(name).expect("node");
+            ImageLocality.score(&state, p, node).expect("score")
+        }
+    }
+
     #[test]
     fn scores_match_kubernetes() {
         // Kubernetes' image_locality_test "two images spread on two nodes, prefer the larger
@@ -156,18 +171,7 @@ mod tests {
         let snapshot = Snapshot::from_node_infos([n1, n2], ClusterObjects::new());
         let p = pod(json!({"containers": [
             {"name": "a", "image": "gcr.io/40"}, {"name": "b", "image": "gcr.io/300"}]}));
-        let mut state = CycleState::new();
-        ImageLocality.pre_score(
-            &mut state,
-            &p,
-            &snapshot.nodes().iter().collect::<Vec<_>>(),
-            &snapshot,
-        );
-        let score = |name: &str| {
-            ImageLocality
-                .score(&state, &p, snapshot.get(name).expect("node"))
-                .expect("score")
-        };
+        let score = scorer(&p, &snapshot);
         // node1: 40MB×1/2 + 300MB×2/2 = 320 MB → 100×(320−23)/(2000−23) = 15.
         assert_eq!(score("node1"), 15);
         // node2: 300 MB → 100×(300−23)/(2000−23) = 14.
@@ -191,17 +195,7 @@ mod tests {
             ClusterObjects::new(),
         );
         let p = pod(json!({"containers": [{"name": "a", "image": "app:1"}]}));
-        let mut state = CycleState::new();
-        ImageLocality.pre_score(
-            &mut state,
-            &p,
-            &snapshot.nodes().iter().collect::<Vec<_>>(),
-            &snapshot,
-        );
-        let score = |name: &str| {
-            let node = snapshot.get(name).expect("node");
-            ImageLocality.score(&state, &p, node).expect("score")
-        };
+        let score = scorer(&p, &snapshot);
         // 20 MB × 2/2 shares = 20 MB ≤ 23 MB → 0.
         assert_eq!(score("node-small"), 0);
         // 600 MB → 100 × (600 − 23) / (1000 − 23) = 59.
